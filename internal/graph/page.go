@@ -1,0 +1,380 @@
+package graph
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/valyala/fastjson"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+)
+
+// PageDecoder decodes a Graph collection page, `{"@odata.context":…,"value":[…],"@odata.nextLink":…}`,
+// straight into pdata maps: every property of every object, unknown ones included, with integers kept as
+// integers and nulls kept as empty values.
+type PageDecoder interface {
+	// Decode calls next once per element of "value" and fills the map it returns with the element.
+	// It returns the page's @odata.nextLink ("" on the last page). A page without "value", with
+	// trailing data, or cut short is an error. The maps must not retain body: its buffer is reused.
+	Decode(body []byte, next func() pcommon.Map) (nextLink string, err error)
+}
+
+var errNoValue = errors.New(`page has no "value" array`)
+
+// FastDecoder is the receiver's PageDecoder: fastjson parses the page into a reusable arena (validating
+// it whole, so a truncated page fails before anything is emitted), then each value is copied once into
+// its pdata map — maps pre-sized to their member count, keys interned across the page, no
+// map[string]any and no reflection. Tests and a fuzz target check it decodes exactly like the
+// encoding/json oracle.
+type FastDecoder struct{}
+
+var parsers fastjson.ParserPool
+
+// interners reuse the key table between pages: Graph objects repeat the same property names.
+var interners = sync.Pool{New: func() any { return &interner{m: map[string]string{}} }}
+
+type interner struct{ m map[string]string }
+
+// intern returns a string equal to b, shared with earlier equal keys.
+func (in *interner) intern(b []byte) string {
+	if s, ok := in.m[string(b)]; ok {
+		return s
+	}
+	s := validString(b)
+	if len(in.m) < 4096 { // bounded: a hostile page cannot grow it without limit
+		in.m[s] = s
+	}
+	return s
+}
+
+// Page is a parsed, validated page whose records are not yet copied into pdata: a few megabytes (the
+// body and fastjson's arena) instead of the tens of megabytes its records take in pdata, so pages
+// fetched ahead by concurrent workers stay cheap until they are emitted.
+type Page struct {
+	parser   *fastjson.Parser
+	items    []*fastjson.Value
+	nextLink string
+}
+
+// Parse validates body as a Graph page and parses it into a parser of its own (fastjson copies the
+// body): body may be reused as soon as Parse returns.
+func (FastDecoder) Parse(body []byte) (*Page, error) {
+	if err := checkStrings(body); err != nil {
+		return nil, fmt.Errorf("invalid page: %w", err)
+	}
+	pg := &Page{parser: parsers.Get()}
+	if err := pg.parse(body); err != nil {
+		pg.Release()
+		return nil, err
+	}
+	return pg, nil
+}
+
+func (pg *Page) parse(body []byte) error {
+	root, err := pg.parser.ParseBytes(body)
+	if err != nil {
+		return fmt.Errorf("invalid page: %w", err)
+	}
+	page, err := root.Object()
+	if err != nil {
+		return errors.New("a page must be a JSON object")
+	}
+	value := page.Get("value")
+	if value == nil {
+		return errNoValue
+	}
+	if pg.items, err = value.Array(); err != nil {
+		return errors.New(`"value" is not an array`)
+	}
+	for _, item := range pg.items {
+		if item.Type() != fastjson.TypeObject {
+			return errors.New(`"value" element is not an object`)
+		}
+	}
+	if nl := page.Get("@odata.nextLink"); nl != nil {
+		b, err := nl.StringBytes()
+		if err != nil {
+			return errors.New(`"@odata.nextLink" is not a string`)
+		}
+		pg.nextLink = validString(b)
+	}
+	return nil
+}
+
+// NextLink is the page's @odata.nextLink ("" on the last page).
+func (pg *Page) NextLink() string { return pg.nextLink }
+
+// Len is the number of records on the page.
+func (pg *Page) Len() int { return len(pg.items) }
+
+// Emit copies every record into the map next returns, then releases the page.
+func (pg *Page) Emit(next func() pcommon.Map) error {
+	defer pg.Release()
+	in := interners.Get().(*interner)
+	defer interners.Put(in)
+	for _, item := range pg.items {
+		obj, _ := item.Object()
+		if err := copyObject(in, obj, next()); err != nil {
+			return fmt.Errorf("invalid page: %w", err)
+		}
+	}
+	return nil
+}
+
+// Release returns the parser to its pool; the page is unusable afterwards.
+func (pg *Page) Release() {
+	if pg.parser != nil {
+		parsers.Put(pg.parser)
+		pg.parser, pg.items = nil, nil
+	}
+}
+
+// Decode parses and emits a page in one step (PageDecoder).
+func (d FastDecoder) Decode(body []byte, next func() pcommon.Map) (string, error) {
+	pg, err := d.Parse(body)
+	if err != nil {
+		return "", err
+	}
+	return pg.nextLink, pg.Emit(next)
+}
+
+// checkStrings enforces what fastjson leaves unchecked inside strings: escape sequences (\u escapes
+// with surrogates in pairs) and no raw control characters. Outside strings a quote is the only byte
+// that matters (anything else invalid there, fastjson rejects), so the scan jumps from string to string.
+func checkStrings(body []byte) error {
+	i := 0
+	for {
+		j := bytes.IndexByte(body[i:], '"')
+		if j < 0 {
+			return nil
+		}
+		i += j + 1
+	inString:
+		for {
+			for i < len(body) && !stringSpecial[body[i]] {
+				i++
+			}
+			if i >= len(body) {
+				return nil // unterminated: fastjson rejects the page
+			}
+			switch c := body[i]; {
+			case c == '"':
+				i++
+				break inString
+			case c == '\\':
+				n, err := escapeLen(body, i)
+				if err != nil {
+					return err
+				}
+				i += n
+			default:
+				return errors.New("control character in string")
+			}
+		}
+	}
+}
+
+// stringSpecial marks the bytes that end a run of plain string content: quote, backslash, controls.
+var stringSpecial = func() (t [256]bool) {
+	for c := range 0x20 {
+		t[c] = true
+	}
+	t['"'], t['\\'] = true, true
+	return t
+}()
+
+// escapeLen validates the escape sequence at body[i] and returns its length.
+func escapeLen(body []byte, i int) (int, error) {
+	if i+1 >= len(body) {
+		return 0, errors.New("truncated escape sequence")
+	}
+	switch body[i+1] {
+	case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+		return 2, nil
+	case 'u':
+	default:
+		return 0, fmt.Errorf("invalid escape sequence \\%c", body[i+1])
+	}
+	r, ok := hex4(body, i+2)
+	switch {
+	case !ok:
+		return 0, errors.New("invalid \\u escape")
+	case r >= 0xDC00 && r <= 0xDFFF:
+		return 0, errors.New("lone surrogate in \\u escape")
+	case r < 0xD800 || r > 0xDBFF:
+		return 6, nil
+	}
+	// A high surrogate must be followed by a low one; fastjson would keep a lone one literally.
+	low, ok := hex4(body, i+8)
+	if i+7 >= len(body) || body[i+6] != '\\' || body[i+7] != 'u' || !ok || low < 0xDC00 || low > 0xDFFF {
+		return 0, errors.New("lone surrogate in \\u escape")
+	}
+	return 12, nil
+}
+
+// hex4 reads the four hex digits at body[at:].
+func hex4(body []byte, at int) (rune, bool) {
+	if at+4 > len(body) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range body[at : at+4] {
+		switch {
+		case c >= '0' && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case c >= 'a' && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		case c >= 'A' && c <= 'F':
+			r = r<<4 | rune(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	return r, true
+}
+
+func copyObject(in *interner, obj *fastjson.Object, m pcommon.Map) error {
+	m.EnsureCapacity(obj.Len())
+	var err error
+	obj.Visit(func(key []byte, v *fastjson.Value) {
+		if err == nil {
+			err = copyValue(in, v, m.PutEmpty(in.intern(key)))
+		}
+	})
+	return err
+}
+
+func copyValue(in *interner, v *fastjson.Value, dst pcommon.Value) error {
+	switch v.Type() {
+	case fastjson.TypeString:
+		dst.SetStr(validString(v.GetStringBytes()))
+	case fastjson.TypeNumber:
+		return setNumber(dst, v)
+	case fastjson.TypeTrue:
+		dst.SetBool(true)
+	case fastjson.TypeFalse:
+		dst.SetBool(false)
+	case fastjson.TypeObject:
+		o, _ := v.Object()
+		return copyObject(in, o, dst.SetEmptyMap())
+	case fastjson.TypeArray:
+		a, _ := v.Array()
+		s := dst.SetEmptySlice()
+		s.EnsureCapacity(len(a))
+		for _, e := range a {
+			if err := copyValue(in, e, s.AppendEmpty()); err != nil {
+				return err
+			}
+		}
+	case fastjson.TypeNull:
+		// null stays an empty value: the key is kept, as Graph sent it
+	}
+	return nil
+}
+
+// validString copies b, replacing invalid UTF-8 as encoding/json does: pdata strings must be valid
+// UTF-8 to be exported over OTLP.
+func validString(b []byte) string {
+	if utf8.Valid(b) {
+		return string(b)
+	}
+	var sb strings.Builder
+	for len(b) > 0 {
+		r, size := utf8.DecodeRune(b)
+		sb.WriteRune(r) // utf8.RuneError for each invalid byte, one by one
+		b = b[size:]
+	}
+	return sb.String()
+}
+
+// setNumber keeps integer literals that fit int64 as Int (error codes, counts) and everything else
+// as Double. fastjson does not validate numbers, so the literal is checked against JSON's grammar here.
+func setNumber(dst pcommon.Value, v *fastjson.Value) error {
+	var buf [32]byte
+	raw := v.MarshalTo(buf[:0])
+	integer, ok := numberKind(raw)
+	if !ok {
+		return fmt.Errorf("invalid number %q", raw)
+	}
+	if integer && len(raw) <= 18 { // up to 18 digits always fits int64
+		dst.SetInt(v.GetInt64())
+		return nil
+	}
+	if i, err := strconv.ParseInt(string(raw), 10, 64); integer && err == nil {
+		dst.SetInt(i)
+		return nil
+	}
+	f, _ := strconv.ParseFloat(string(raw), 64) // out of range: ±Inf, as encoding/json's oracle
+	dst.SetDouble(f)
+	return nil
+}
+
+// numberKind checks raw against JSON's number grammar, -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?,
+// and reports whether it is an integer literal.
+func numberKind(raw []byte) (integer, ok bool) {
+	i := 0
+	if i < len(raw) && raw[i] == '-' {
+		i++
+	}
+	digits := func() int {
+		n := 0
+		for i < len(raw) && raw[i] >= '0' && raw[i] <= '9' {
+			i++
+			n++
+		}
+		return n
+	}
+	switch {
+	case i < len(raw) && raw[i] == '0':
+		i++
+	case digits() == 0:
+		return false, false
+	}
+	integer = true
+	if i < len(raw) && raw[i] == '.' {
+		i++
+		integer = false
+		if digits() == 0 {
+			return false, false
+		}
+	}
+	if i < len(raw) && (raw[i] == 'e' || raw[i] == 'E') {
+		i++
+		integer = false
+		if i < len(raw) && (raw[i] == '+' || raw[i] == '-') {
+			i++
+		}
+		if digits() == 0 {
+			return false, false
+		}
+	}
+	return integer, i == len(raw)
+}
+
+// TimeSpan reads an RFC 3339 time field of the page's records: the oldest and newest values, and
+// whether the page is listed newest first (its first record is later than its last).
+func (pg *Page) TimeSpan(field string) (oldest, newest time.Time, newestFirst bool) {
+	var first, last time.Time
+	for i, item := range pg.items {
+		at, err := time.Parse(time.RFC3339Nano, string(item.GetStringBytes(field)))
+		if err != nil {
+			continue
+		}
+		if oldest.IsZero() || at.Before(oldest) {
+			oldest = at
+		}
+		if at.After(newest) {
+			newest = at
+		}
+		if first.IsZero() || i == 0 {
+			first = at
+		}
+		last = at
+	}
+	return oldest, newest, first.After(last)
+}

@@ -1,0 +1,105 @@
+package graph
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+)
+
+func decodeAll(t testing.TB, d PageDecoder, body string) ([]map[string]any, string, error) {
+	t.Helper()
+	var maps []pcommon.Map
+	next, err := d.Decode([]byte(body), func() pcommon.Map {
+		m := pcommon.NewMap()
+		maps = append(maps, m)
+		return m
+	})
+	out := make([]map[string]any, 0, len(maps))
+	for _, m := range maps {
+		out = append(out, m.AsRaw())
+	}
+	return out, next, err
+}
+
+func TestDecodePage(t *testing.T) {
+	tests := []struct {
+		name     string
+		body     string
+		records  []map[string]any
+		nextLink string
+		err      string
+	}{
+		{
+			name: "verbatim values, nextLink last",
+			body: `{"@odata.context":"x","value":[{"id":"a","n":50126,"f":1.5,"b":true,"nil":null,"arr":["x",{"k":1}],"obj":{"unknownField":"kept"}}],"@odata.nextLink":"https://g/next"}`,
+			records: []map[string]any{{"id": "a", "n": int64(50126), "f": 1.5, "b": true, "nil": nil,
+				"arr": []any{"x", map[string]any{"k": int64(1)}}, "obj": map[string]any{"unknownField": "kept"}}},
+			nextLink: "https://g/next",
+		},
+		{name: "nextLink first", body: `{"@odata.nextLink":"n","value":[{"id":"a"},{"id":"b"}]}`,
+			records: []map[string]any{{"id": "a"}, {"id": "b"}}, nextLink: "n"},
+		{name: "empty page with a nextLink", body: `{"value":[],"@odata.nextLink":"n"}`, records: []map[string]any{}, nextLink: "n"},
+		{name: "last page", body: `{"value":[{"id":"a"}]}`, records: []map[string]any{{"id": "a"}}},
+		{name: "unknown annotations skipped", body: `{"@odata.count":3,"@odata.deltaLink":{"x":[1]},"value":[]}`, records: []map[string]any{}},
+		{name: "truncated", body: `{"value":[{"id":"a"},{"id":"b`, err: ""},
+		{name: "missing value", body: `{"@odata.context":"x"}`, err: `page has no "value" array`},
+		{name: "value not an array", body: `{"value":{}}`, err: `"value"`},
+		{name: "element not an object", body: `{"value":[1]}`, err: `"value" element`},
+		{name: "trailing data", body: `{"value":[]} {}`, err: ""},
+		{name: "not JSON", body: `<html>`, err: ""},
+		{name: "invalid UTF-8 replaced as encoding/json does", body: "{\"value\":[{\"s\":\"a\xffb\"}]}",
+			records: []map[string]any{{"s": "a\uFFFDb"}}},
+		{name: "big numbers", body: `{"value":[{"i":9223372036854775807,"j":-12,"f":1e3,"g":1.0,"h":12345678901234567890}]}`,
+			records: []map[string]any{{"i": int64(9223372036854775807), "j": int64(-12), "f": 1000.0, "g": 1.0, "h": 12345678901234567890.0}}},
+		{name: "nextLink not a string", body: `{"value":[],"@odata.nextLink":5}`, err: "not a string"},
+	}
+	for _, d := range []PageDecoder{FastDecoder{}, StdDecoder{}} {
+		for _, tt := range tests {
+			t.Run(fmt.Sprintf("%T/%s", d, tt.name), func(t *testing.T) {
+				recs, next, err := decodeAll(t, d, tt.body)
+				if tt.err != "" || tt.records == nil {
+					require.Error(t, err)
+					assert.Contains(t, err.Error(), tt.err)
+					return
+				}
+				require.NoError(t, err)
+				assert.Equal(t, tt.records, recs)
+				assert.Equal(t, tt.nextLink, next)
+			})
+		}
+	}
+}
+
+// TestDecodersAgree checks the fast decoder against the encoding/json oracle on a real page.
+func TestDecodersAgree(t *testing.T) {
+	body := string(samplePage(t))
+	fast, fastNext, err := decodeAll(t, FastDecoder{}, body)
+	require.NoError(t, err)
+	std, stdNext, err := decodeAll(t, StdDecoder{}, body)
+	require.NoError(t, err)
+	require.Len(t, fast, 1000)
+	require.Equal(t, std, fast)
+	require.Equal(t, stdNext, fastNext)
+}
+
+// FuzzDecodePage feeds arbitrary bytes to the fast decoder: it must never panic, and whenever it
+// accepts a page, the encoding/json oracle must accept it too and decode the same records.
+func FuzzDecodePage(f *testing.F) {
+	f.Add([]byte(`{"value":[{"id":"a","n":1,"x":null,"y":[1.5,"s",{"z":false}]}],"@odata.nextLink":"n"}`))
+	f.Add([]byte(`{"value":[]}`))
+	f.Add([]byte(`{"value":[{"id":"a"`))
+	f.Add([]byte(`{"value":[{"s":"\u00e9\ud83d\ude00","n":-0,"e":1E-7}]}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		fast, fastNext, fastErr := decodeAll(t, FastDecoder{}, string(body))
+		if fastErr != nil {
+			return
+		}
+		std, stdNext, stdErr := decodeAll(t, StdDecoder{}, string(body))
+		require.NoError(t, stdErr, "accepted by FastDecoder only: %q", body)
+		require.Equal(t, std, fast, "%q", body)
+		require.Equal(t, stdNext, fastNext)
+	})
+}

@@ -1,0 +1,236 @@
+// Package o365attr names the attributes and values the `o365` receiver and the `o365_mapping` processor
+// put on log records, so that consumers (the `o365_export` exporter, tests) share one spelling.
+//
+// The table with the meaning of each attribute is in processor/o365mappingprocessor/README.md
+// ("Normalized attributes"); it is a contract: keys are only ever added, never renamed.
+package o365attr
+
+// Resource attributes (set by the receiver; the processor's incident ResourceLogs carries them too).
+const (
+	CloudProvider = "cloud.provider" // always "azure"
+	TenantID      = "azure.tenant.id"
+	TenantName    = "o365.tenant.name"
+	Dataset       = "o365.dataset"
+)
+
+// Datasets (values of the o365.dataset resource attribute).
+const (
+	DatasetSignIns                   = "signins"
+	DatasetDirectoryAudits           = "directory_audits"
+	DatasetRoleAssignments           = "role_assignments"
+	DatasetConditionalAccessPolicies = "conditional_access_policies"
+	DatasetMFACoverage               = "mfa_coverage"
+	DatasetSecurityAlerts            = "security_alerts"
+	DatasetRiskDetections            = "risk_detections"
+	// DatasetIncidentCandidates is the dataset of the processor's own IncidentCandidate records.
+	DatasetIncidentCandidates = "incident_candidates"
+)
+
+// Log record EventName values.
+const (
+	EventSignIn                  = "o365.signin"
+	EventDirectoryAudit          = "o365.directory_audit"
+	EventRoleAssignment          = "o365.role_assignment"
+	EventConditionalAccessPolicy = "o365.conditional_access_policy"
+	EventMFARegistration         = "o365.mfa_registration"
+	EventMFACoverageSummary      = "o365.mfa_coverage_summary"
+	EventSecurityAlert           = "o365.security_alert"
+	EventRiskDetection           = "o365.risk_detection"
+	EventIncidentCandidate       = "o365.incident_candidate"
+)
+
+// Attributes set by the receiver on every record.
+const (
+	RecordID = "o365.record.id"
+	// Change is set on every record of a snapshot dataset: how the item differs from the previous
+	// snapshot.
+	Change = "o365.change"
+	// SnapshotTime identifies the snapshot a record belongs to (RFC 3339).
+	SnapshotTime = "o365.snapshot.time"
+	// RecordKind names the collection of datasets read from several: the sign-in kind (interactive,
+	// non_interactive, service_principal, managed_identity) or the role assignment kind (active, eligible).
+	RecordKind = "o365.record.kind"
+)
+
+// Values of o365.change.
+const (
+	ChangeBaseline  = "baseline" // the first snapshot: nothing to compare with
+	ChangeAdded     = "added"
+	ChangeModified  = "modified"
+	ChangeUnchanged = "unchanged"
+	ChangeRemoved   = "removed"
+)
+
+// Normalized attributes common to every dataset (the seed's normalized event).
+const (
+	// EventType is the normalized event type that mapping.yml keys on, e.g. "signin.failure".
+	EventType = "o365.event.type"
+	// LogType is the seed's log_type: sign_in_log, audit_log, role_assignment, ...
+	LogType = "o365.log_type"
+	// Source is always SourceMicrosoft365.
+	Source   = "o365.source"
+	Activity = "o365.activity"
+	// Result is "success" or "failure" (sign-ins, directory audits).
+	Result       = "o365.result"
+	ResultReason = "o365.result.reason"
+
+	UserName     = "user.name"      // user principal name (semconv)
+	UserID       = "user.id"        // Entra object id (semconv)
+	UserFullName = "user.full_name" // display name (semconv)
+
+	ClientAddress = "client.address" // source IP (semconv)
+
+	ApplicationName = "o365.application.name"
+	ApplicationID   = "o365.application.id"
+
+	GeoCountryISOCode = "geo.country.iso_code"
+	GeoLocalityName   = "geo.locality.name"
+	GeoLocationLat    = "geo.location.lat"
+	GeoLocationLon    = "geo.location.lon"
+	GeoRegionName     = "o365.geo.region.name" // Graph gives a state name, not an ISO code
+
+	UserAgentOriginal  = "user_agent.original"
+	UserAgentName      = "user_agent.name"
+	UserAgentVersion   = "user_agent.version"
+	UserAgentOSName    = "user_agent.os.name"
+	UserAgentOSVersion = "user_agent.os.version"
+
+	CorrelationID = "o365.correlation.id"
+
+	// NormalizationError says why a record could not be normalized; such a record passes unchanged.
+	NormalizationError = "o365.normalization.error"
+)
+
+// Mapping result (mapping.yml).
+const (
+	Domain  = "o365.domain"
+	Control = "o365.control"
+	Metric  = "o365.metric"
+)
+
+// Sign-ins.
+const (
+	SignInErrorCode               = "o365.signin.error_code"
+	SignInConditionalAccessStatus = "o365.signin.conditional_access_status"
+	SignInClientApp               = "o365.signin.client_app"
+	SignInAuthRequirement         = "o365.signin.authentication_requirement"
+	SignInInteractive             = "o365.signin.interactive"
+	SignInResourceName            = "o365.signin.resource.name"
+	SignInResourceID              = "o365.signin.resource.id"
+	DeviceID                      = "o365.device.id"
+	DeviceCompliant               = "o365.device.compliant"
+	DeviceManaged                 = "o365.device.managed"
+	DeviceTrustType               = "o365.device.trust_type"
+	RiskLevel                     = "o365.risk.level"
+	RiskState                     = "o365.risk.state"
+	RiskDetail                    = "o365.risk.detail"
+	RiskEventTypes                = "o365.risk.event_types"
+)
+
+// Directory audits.
+const (
+	AuditCategory      = "o365.audit.category"
+	AuditOperationType = "o365.audit.operation_type"
+	AuditService       = "o365.audit.service"
+	ActorType          = "o365.actor.type" // user or app
+	TargetID           = "o365.target.id"
+	TargetName         = "o365.target.name"
+	TargetType         = "o365.target.type"
+	TargetUserName     = "o365.target.user.name"
+	TargetCount        = "o365.target.count"
+)
+
+// Roles (role assignments; role-management audits).
+const (
+	PrincipalID    = "o365.principal.id"
+	PrincipalName  = "o365.principal.name" // non-user principals (groups, service principals)
+	PrincipalType  = "o365.principal.type" // user, group, servicePrincipal
+	RoleID         = "o365.role.id"
+	RoleName       = "o365.role.name"
+	RoleTemplateID = "o365.role.template_id"
+	RolePrivileged = "o365.role.privileged"
+	RoleScope      = "o365.role.scope"
+	// RoleAssignmentType is "active" or "eligible" (PIM).
+	RoleAssignmentType = "o365.role.assignment_type"
+)
+
+// Conditional access policies (policy records; policy audits).
+const (
+	PolicyID            = "o365.policy.id"
+	PolicyName          = "o365.policy.name"
+	PolicyState         = "o365.policy.state"
+	PolicyPreviousState = "o365.policy.previous_state"
+	PolicyGrantControls = "o365.policy.grant_controls"
+)
+
+// MFA registration.
+const (
+	MFARegistered = "o365.mfa.registered"
+	MFACapable    = "o365.mfa.capable"
+	MFAMethods    = "o365.mfa.methods"
+	UserIsAdmin   = "o365.user.is_admin"
+	// MFACoveragePrefix prefixes the numeric fields of the coverage summary record.
+	MFACoveragePrefix = "o365.mfa_coverage."
+)
+
+// Security alerts.
+const (
+	AlertID              = "o365.alert.id"
+	AlertTitle           = "o365.alert.title"
+	AlertSeverity        = "o365.alert.severity"
+	AlertStatus          = "o365.alert.status"
+	AlertCategory        = "o365.alert.category"
+	AlertServiceSource   = "o365.alert.service_source"
+	AlertDetectionSource = "o365.alert.detection_source"
+	AlertIncidentID      = "o365.alert.incident_id"
+	AlertMitreTechniques = "o365.alert.mitre_techniques"
+)
+
+// Risk detections.
+const (
+	RiskEventType       = "o365.risk.event_type"
+	RiskDetectionTiming = "o365.risk.detection_timing"
+	RiskSource          = "o365.risk.source"
+)
+
+// IncidentCandidate records (EventName o365.incident_candidate, dataset incident_candidates).
+const (
+	IncidentID          = "o365.incident.id"
+	IncidentRule        = "o365.incident.rule"
+	IncidentDescription = "o365.incident.description"
+	IncidentSeverity    = "o365.incident.severity"
+	IncidentWindowStart = "o365.incident.window.start"
+	IncidentWindowEnd   = "o365.incident.window.end"
+	// IncidentEntities is a map attribute: group-by attribute → value (e.g. user.name → alice@…).
+	IncidentEntities = "o365.incident.entities"
+	// IncidentContext is a map attribute of extra attributes copied from the triggering record.
+	IncidentContext = "o365.incident.context"
+	// IncidentRecordIDs is a sorted string slice of the o365.record.id values of the evidence.
+	IncidentRecordIDs   = "o365.incident.evidence.record_ids"
+	IncidentRecordCount = "o365.incident.evidence.count"
+	// Rule-specific details: distinct entities counted (password spray), and the distance and speed of
+	// impossible travel.
+	IncidentDistinctCount = "o365.incident.distinct_count"
+	IncidentDistanceKm    = "o365.incident.distance_km"
+	IncidentSpeedKmh      = "o365.incident.speed_kmh"
+)
+
+// Values of o365.log_type.
+const (
+	LogTypeSignIn                  = "sign_in_log"
+	LogTypeAudit                   = "audit_log"
+	LogTypeRoleAssignment          = "role_assignment"
+	LogTypeConditionalAccessPolicy = "conditional_access_policy"
+	LogTypeMFARegistration         = "mfa_registration"
+	LogTypeMFACoverage             = "mfa_coverage"
+	LogTypeSecurityAlert           = "security_alert"
+	LogTypeRiskDetection           = "risk_detection"
+	LogTypeIncidentCandidate       = "incident_candidate"
+)
+
+// Other fixed values.
+const (
+	SourceMicrosoft365 = "Microsoft365"
+	ResultSuccess      = "success"
+	ResultFailure      = "failure"
+)
