@@ -1,0 +1,100 @@
+// Package o365status is the small, explicit interface between the o365 receiver and the extensions
+// that report on it (o365_readiness): the receiver registers itself as a Provider with every extension
+// on the host that is a Registrar, and unregisters at shutdown. No global state is shared.
+package o365status
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+)
+
+// ErrNotConfigured is returned for a tenant or dataset the receiver does not collect.
+var ErrNotConfigured = errors.New("not configured")
+
+// Registrar is implemented by extensions that want to know about running o365 receivers.
+type Registrar interface {
+	RegisterProvider(id component.ID, p Provider)
+	UnregisterProvider(id component.ID)
+}
+
+// Provider is what an o365 receiver tells about itself. Nothing it returns contains a secret or token.
+type Provider interface {
+	// Tenants describes the configured tenants and their datasets.
+	Tenants() []Tenant
+	// Streams reports the status of every tenant × dataset × source.
+	Streams() []StreamStatus
+	// Token describes the tenant's current access token (never the token itself).
+	Token(tenant string) TokenInfo
+	// Probe sends one cheap request ($top=1 where supported) for the dataset, to tell whether the
+	// endpoint is reachable with the granted permissions and licences. nil means it answered 200.
+	Probe(ctx context.Context, tenant, dataset string) error
+	// Trigger asks for an immediate poll of the tenant's datasets (all when dataset is ""), and
+	// returns the streams started.
+	Trigger(tenant, dataset string) ([]string, error)
+}
+
+// Tenant is a configured tenant, without its credentials.
+type Tenant struct {
+	Name     string
+	TenantID string
+	ClientID string
+	Cloud    string
+	// Credential is the kind of credential configured: client_secret, client_certificate,
+	// workload_identity or managed_identity.
+	Credential string
+	// CredentialPresent is false when the secret (or its environment variable) is empty.
+	CredentialPresent bool
+	Datasets          []Dataset
+}
+
+// Dataset is one dataset a tenant collects, with what Graph requires for it.
+type Dataset struct {
+	Name string
+	// Permissions are the application permissions the dataset's sources need.
+	Permissions []string
+	Licence     string
+	Latency     string
+}
+
+// TokenInfo describes an access token without revealing it.
+type TokenInfo struct {
+	ObtainedAt time.Time
+	ExpiresOn  time.Time
+	// Roles are the application permissions granted, from the token's `roles` claim.
+	Roles       []string
+	LastError   string
+	LastErrorAt time.Time
+}
+
+// StreamStatus is what the receiver knows about one tenant × dataset (× source).
+type StreamStatus struct {
+	Tenant, Dataset, Variant   string
+	State                      string
+	LastPollStart, LastPollEnd time.Time
+	LastSuccess                time.Time
+	LastError                  string
+	LastErrorKind              string
+	RecordsLastPoll            int
+	ConsecutiveFailures        int
+	NextPoll                   time.Time
+	// Watermark is the newest committed record time (event streams).
+	Watermark time.Time
+	// BackfillProgress is the share of the current window already emitted (1 when caught up).
+	BackfillProgress float64
+}
+
+// Stream states.
+const (
+	StateStarting = "starting"
+	StateOK       = "ok"
+	// StateFailing: the last poll failed; the next one comes after the usual interval.
+	StateFailing = "failing"
+	// StateCoolingDown: several consecutive failures, or a 403: polls are spaced out until one succeeds.
+	StateCoolingDown = "cooling_down"
+	// StateStandby: another collector replica holds the tenant's lease and polls it; this replica does
+	// not (the receiver's lease coordination over a shared storage extension).
+	StateStandby = "standby"
+)
