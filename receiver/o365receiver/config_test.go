@@ -1,0 +1,122 @@
+package o365receiver
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/confmap/confmaptest"
+
+	"github.com/otelcol-o365/otelcol-o365/receiver/o365receiver/internal/metadata"
+)
+
+func loadConfig(t *testing.T, name string) (*Config, error) {
+	t.Helper()
+	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
+	require.NoError(t, err)
+	cfg := createDefaultConfig().(*Config)
+	sub, err := cm.Sub(component.NewIDWithName(metadata.Type, name).String())
+	require.NoError(t, err)
+	if err := sub.Unmarshal(cfg); err != nil {
+		return cfg, err
+	}
+	return cfg, confmap.Validate(cfg)
+}
+
+func TestLoadConfig(t *testing.T) {
+	defaults, err := loadConfig(t, "")
+	require.NoError(t, err)
+	want := createDefaultConfig().(*Config)
+	want.Tenants = []TenantConfig{{
+		TenantID: "11111111-2222-3333-4444-555555555555", ClientID: "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee",
+		ClientSecret: "from-the-defaults-test",
+	}}
+	assert.Equal(t, want, defaults)
+
+	full, err := loadConfig(t, "full")
+	require.NoError(t, err)
+	storage := component.MustNewID("file_storage")
+	want = createDefaultConfig().(*Config)
+	want.Storage = &storage
+	want.PollInterval = 2 * time.Minute
+	want.Lookback = 15 * time.Minute
+	want.InitialLookback = 72 * time.Hour
+	want.GraphEndpoint = "https://graph.microsoft.us"
+	want.AuthorityHost = "https://login.microsoftonline.us/"
+	want.PageSize = 500
+	want.RateLimitMargin = 100 * time.Millisecond
+	want.HTTP.Timeout = 30 * time.Second
+	want.HTTP.TLS.CAFile = "/etc/ssl/graph-proxy.pem"
+	want.RateLimits[familyReports] = RateLimit{TenantRequests: 4, AppRequests: 100, Window: 10 * time.Second} // other families keep their defaults
+	disabled := false
+	want.Tenants = []TenantConfig{{
+		Name: "contoso", TenantID: "11111111-2222-3333-4444-555555555555", ClientID: "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee",
+		ClientSecret: "full-config-secret", Cloud: "usgov",
+		Datasets: map[string]DatasetConfig{
+			"signins":          {PollInterval: time.Minute},
+			"directory_audits": {Enabled: &disabled},
+		},
+	}}
+	assert.Equal(t, want, full)
+	enabled := full.enabledDatasets(&full.Tenants[0])
+	require.Len(t, enabled, 1)
+	assert.Equal(t, "signins", enabled[0].dataset.name)
+	assert.Equal(t, time.Minute, enabled[0].pollInterval)
+}
+
+func TestConfigErrorsNameTheKey(t *testing.T) {
+	tests := []struct {
+		name string
+		err  string
+	}{
+		{"missing_tenant_id", "`tenants[0].tenant_id` is required"},
+		{"missing_client_id", "`tenants[0].client_id` is required"},
+		{"no_tenants", "`tenants` must list at least one tenant"},
+		{"bad_duration", "'poll_interval' time: invalid duration \"five"},
+		{"unknown_dataset", "`tenants[0].datasets.mailbox_contents` is not a dataset; known datasets: conditional_access_policies, directory_audits, mfa_coverage, risk_detections, role_assignments, security_alerts, signins"},
+		{"unknown_key", "invalid keys: pol_interval"},
+		{"bad_cloud", "`tenants[0].cloud` must be one of public, usgov, usgovdod, china; got \"mars\""},
+		{"duplicate_name", "`tenants[1].name` \"a\" is already used by tenants[0]"},
+		{"no_secret", "`tenants[0].client_secret` is empty and the environment variable O365_SECRET_99999999_0000_0000_0000_NOSECRETSET is not set"},
+		{"bad_page_size", "`page_size` must be between 1 and 1000, got 5000"},
+		{"http_graph_endpoint", "`graph_endpoint` must be an https:// URL, got \"http://graph.example\""},
+		{"zero_window", "`rate_limits.reports.window` must be positive"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := loadConfig(t, tt.name)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.err)
+		})
+	}
+}
+
+func TestSecretFromEnvironment(t *testing.T) {
+	t.Setenv("O365_SECRET_99999999_0000_0000_0000_NOSECRETSET", "from-env")
+	cfg, err := loadConfig(t, "no_secret")
+	require.NoError(t, err)
+	assert.Equal(t, "from-env", cfg.Tenants[0].secret())
+}
+
+func TestCloudEndpoints(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	for _, tt := range []struct{ cloud, graph, authority string }{
+		{"", "https://graph.microsoft.com", "https://login.microsoftonline.com/"},
+		{"public", "https://graph.microsoft.com", "https://login.microsoftonline.com/"},
+		{"usgov", "https://graph.microsoft.us", "https://login.microsoftonline.us/"},
+		{"usgovdod", "https://dod-graph.microsoft.us", "https://login.microsoftonline.us/"},
+		{"china", "https://microsoftgraph.chinacloudapi.cn", "https://login.chinacloudapi.cn/"},
+	} {
+		g, a := cfg.endpoints(&TenantConfig{Cloud: tt.cloud})
+		assert.Equal(t, tt.graph, g, tt.cloud)
+		assert.Equal(t, tt.authority, a, tt.cloud)
+	}
+	cfg.GraphEndpoint, cfg.AuthorityHost = "https://127.0.0.1:8443/", "https://127.0.0.1:8443/"
+	g, a := cfg.endpoints(&TenantConfig{Cloud: "china"})
+	assert.Equal(t, "https://127.0.0.1:8443", g, "an explicit graph_endpoint wins over the cloud")
+	assert.Equal(t, "https://127.0.0.1:8443/", a)
+}

@@ -1,0 +1,128 @@
+package o365receiver
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+
+	"github.com/otelcol-o365/otelcol-o365/internal/graph"
+	"github.com/otelcol-o365/otelcol-o365/internal/o365status"
+)
+
+// The receiver reports on itself to extensions such as o365_readiness through o365status.Provider.
+var _ o365status.Provider = (*o365Receiver)(nil)
+
+// registerWithExtensions offers the receiver to every extension on the host that wants to report on it.
+func (r *o365Receiver) registerWithExtensions(host component.Host) {
+	for _, ext := range host.GetExtensions() {
+		if reg, ok := ext.(o365status.Registrar); ok {
+			reg.RegisterProvider(r.set.ID, r)
+			r.registrars = append(r.registrars, reg)
+		}
+	}
+}
+
+func (r *o365Receiver) unregisterFromExtensions() {
+	for _, reg := range r.registrars {
+		reg.UnregisterProvider(r.set.ID)
+	}
+	r.registrars = nil
+}
+
+// Tenants describes the configured tenants without their credentials.
+func (r *o365Receiver) Tenants() []o365status.Tenant {
+	out := make([]o365status.Tenant, 0, len(r.cfg.Tenants))
+	for i := range r.cfg.Tenants {
+		t := &r.cfg.Tenants[i]
+		ti := o365status.Tenant{Name: t.label(), TenantID: t.TenantID, ClientID: t.appID(), Cloud: t.Cloud}
+		if ti.Cloud == "" {
+			ti.Cloud = "public"
+		}
+		switch {
+		case t.ManagedIdentity.HasValue():
+			ti.Credential, ti.CredentialPresent = "managed_identity", true
+		case t.WorkloadIdentity.HasValue():
+			ti.Credential, ti.CredentialPresent = "workload_identity", true
+		case t.ClientCertificatePath != "":
+			ti.Credential, ti.CredentialPresent = "client_certificate", true
+		default:
+			ti.Credential, ti.CredentialPresent = "client_secret", t.secret() != ""
+		}
+		for _, ds := range r.cfg.enabledDatasets(t) {
+			ti.Datasets = append(ti.Datasets, o365status.Dataset{
+				Name: ds.dataset.name, Permissions: ds.dataset.permissions(t.Datasets[ds.dataset.name]),
+				Licence: ds.dataset.licence, Latency: ds.dataset.latency,
+			})
+		}
+		out = append(out, ti)
+	}
+	return out
+}
+
+// Token describes the tenant's current access token.
+func (r *o365Receiver) Token(tenant string) o365status.TokenInfo {
+	c := r.clients[tenant]
+	if c == nil {
+		return o365status.TokenInfo{}
+	}
+	ti := c.Token()
+	return o365status.TokenInfo{ObtainedAt: ti.ObtainedAt, ExpiresOn: ti.ExpiresOn, Roles: ti.Roles,
+		LastError: ti.LastError, LastErrorAt: ti.LastErrorAt}
+}
+
+// Probe asks Graph for one record of the dataset's first source, within the tenant's budget.
+func (r *o365Receiver) Probe(ctx context.Context, tenant, dataset string) error {
+	tasks, err := r.tasksOf(tenant, dataset)
+	if err != nil {
+		return err
+	}
+	tk := tasks[0]
+	link := tk.sourceURL()
+	if tk.ds.kind == kindEventStream {
+		link += "?$top=1"
+	}
+	return tk.client.Get(ctx, tk.graphRequest(link), func(body []byte) error {
+		_, err := graph.FastDecoder{}.Decode(body, pcommon.NewMap)
+		return err
+	})
+}
+
+// Trigger asks the tenant's streams (of one dataset, or all) to poll now.
+func (r *o365Receiver) Trigger(tenant, dataset string) ([]string, error) {
+	tasks, err := r.tasksOf(tenant, dataset)
+	if err != nil {
+		return nil, err
+	}
+	var started []string
+	for _, tk := range tasks {
+		tk.Trigger()
+		started = append(started, tk.name())
+	}
+	sort.Strings(started)
+	return started, nil
+}
+
+// tasksOf returns the tenant's streams of one dataset (all when dataset is "").
+func (r *o365Receiver) tasksOf(tenant, dataset string) ([]*task, error) {
+	var out []*task
+	known := false
+	for _, tk := range r.tasks {
+		if tk.tenant.label() != tenant {
+			continue
+		}
+		known = true
+		if dataset == "" || tk.ds.name == dataset {
+			out = append(out, tk)
+		}
+	}
+	switch {
+	case !known:
+		return nil, fmt.Errorf("%w: tenant %q", o365status.ErrNotConfigured, tenant)
+	case len(out) == 0:
+		return nil, fmt.Errorf("%w: dataset %q of tenant %q", o365status.ErrNotConfigured, dataset, tenant)
+	}
+	return out, nil
+}

@@ -1,0 +1,419 @@
+package o365receiver
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/collector/extension/xextension/storage"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.uber.org/zap"
+
+	"github.com/otelcol-o365/otelcol-o365/internal/graph"
+	"github.com/otelcol-o365/otelcol-o365/receiver/o365receiver/internal/checkpoint"
+)
+
+// graphTimeLayout writes filter literals at Graph's 100 ns resolution.
+const graphTimeLayout = "2006-01-02T15:04:05.0000000Z"
+
+// eventStream collects one time-ordered Graph collection of one tenant: each poll reads
+// [watermark − lookback, now] on the dataset's time field, drops records already emitted, hands the
+// rest to the next consumer and commits them (dedup keys, watermark) to storage only once the
+// consumer has accepted them.
+//
+// Where Graph orders by time, the window is read in spans fetched concurrently: when a page comes back
+// full, the rest of its span is split into spans about one page long (judged by the time the page
+// covered), which other requests fetch while earlier pages are emitted — so a long window on a slow
+// Graph still fills the request budget, and pages are emitted and committed in time order.
+type eventStream struct {
+	*task
+	cp *checkpoint.Stream // loaded by the first poll
+}
+
+func newEventStream(t *task) *eventStream {
+	s := &eventStream{task: t}
+	t.poll = s.poll
+	t.reset = func() { s.cp = nil }
+	t.rebind = func(c storage.Client) {
+		if s.cp != nil {
+			s.cp.UseClient(c)
+		}
+	}
+	return s
+}
+
+// span is a part of a poll's window read with one request: a time range, or a nextLink continuing
+// one. Once fetched it holds its page, and the spans that read what the page did not cover.
+type span struct {
+	from, to time.Time
+	link     string
+	via      graph.ResponseInfo // the response whose nextLink link is
+
+	started, done bool
+	page          *fetchedPage
+	err           error
+	rest          []*span
+}
+
+// maxSplit bounds the spans one full page's remainder is cut into: enough to keep the requests of a
+// slow Graph in flight, few enough that a misjudged density (a dense page before a sparse stretch)
+// costs at most a few nearly empty requests.
+const maxSplit = 8
+
+func (s *eventStream) poll(ctx context.Context) (int, error) {
+	if s.cp == nil {
+		cp, err := checkpoint.Load(ctx, s.store, s.checkpointPrefix())
+		if err != nil {
+			return 0, fmt.Errorf("%w: %w", errStorage, err)
+		}
+		s.cp = cp
+		st := cp.State()
+		if st.Start.IsZero() {
+			s.logger.Info("No stored position for the stream: collecting from `initial_lookback` ago")
+		} else {
+			s.logger.Info("Resuming the stream from its stored position", zap.Time("watermark", st.Watermark),
+				zap.Time("start", st.Start), zap.Int("dedup_keys", cp.SeenCount()))
+		}
+		s.update(func(st *StreamStatus) { st.Watermark = cp.State().Watermark })
+	}
+	if err := s.cp.Flush(ctx); err != nil { // a commit that failed earlier goes first
+		return 0, fmt.Errorf("%w: %w", errStorage, err)
+	}
+	now := time.Now().UTC().Truncate(100 * time.Nanosecond)
+	s.cp.SetStart(s.startTime(now))
+	from := s.cp.QueryStart(s.r.cfg.Lookback)
+	progress := newProgress(s, from, now)
+
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() { cancel(); wg.Wait() }()
+	done := make(chan *span)
+	spans := []*span{{from: from, to: now}}
+	inflight, ready := 0, 0
+	maxAhead := s.r.cfg.MaxConcurrentRequests + 4 // fetched pages waiting for their turn, bounded
+	q := query{ordered: s.ds.ordered}
+	emitted := 0
+	followed := map[string]bool{} // nextLinks, to stop a paging loop
+	for len(spans) > 0 {
+		// Start spans not started yet, in order: the head always (pages are emitted from it, so it may
+		// not wait behind pages fetched ahead), then the last one — the far remainder of the window, whose
+		// page, when it comes back full, splits it into the next spans — then the others.
+		for i, sp := range startOrder(spans) {
+			if inflight >= s.r.cfg.MaxConcurrentRequests || (i > 0 && inflight+ready >= maxAhead) {
+				break
+			}
+			if !sp.started {
+				if sp.link != "" && followed[sp.link] {
+					return emitted, pagingLoop(sp.via, "poll")
+				}
+				followed[sp.link] = sp.link != ""
+				sp.started = true
+				inflight++
+				wg.Go(func() {
+					s.fetchSpan(ctx, sp)
+					select {
+					case done <- sp:
+					case <-ctx.Done():
+						if sp.page != nil {
+							sp.page.parsed.Release()
+						}
+					}
+				})
+			}
+		}
+		if head := spans[0]; head.done {
+			spans, ready = spans[1:], ready-1
+			if head.err != nil {
+				return emitted, head.err
+			}
+			n, err := s.emit(ctx, head.page, &q)
+			emitted += n
+			if err != nil {
+				return emitted, err
+			}
+			progress.report(q.last, emitted)
+			continue
+		}
+		select {
+		case sp := <-done:
+			sp.done, inflight, ready = true, inflight-1, ready+1
+			spans = insertRest(spans, sp)
+		case <-ctx.Done():
+			return emitted, ctx.Err()
+		}
+	}
+	// Every record of the window has been read: an unordered dataset's watermark may move now.
+	if !q.ordered && !q.newest.IsZero() {
+		if err := s.commit(ctx, nil, time.Time{}, q.newest); err != nil {
+			return emitted, err
+		}
+	}
+	progress.finish(emitted)
+	return emitted, nil
+}
+
+// startOrder lists spans in the order to start them: head, last, then the rest in time order.
+func startOrder(spans []*span) []*span {
+	if len(spans) < 3 {
+		return spans
+	}
+	out := make([]*span, 0, len(spans))
+	out = append(out, spans[0], spans[len(spans)-1])
+	return append(out, spans[1:len(spans)-1]...)
+}
+
+// insertRest puts what is left of sp right after it, keeping time order. A single time span left over
+// (a page that overflowed) is merged into the following span when that one has not started: one
+// request instead of a nearly empty page.
+func insertRest(spans []*span, sp *span) []*span {
+	for i, x := range spans {
+		if x != sp {
+			continue
+		}
+		if len(sp.rest) == 1 && sp.rest[0].link == "" && i+1 < len(spans) {
+			if next := spans[i+1]; !next.started && next.link == "" && next.from.Equal(sp.rest[0].to) {
+				next.from = sp.rest[0].from
+				return spans
+			}
+		}
+		return append(spans[:i+1], append(append([]*span(nil), sp.rest...), spans[i+1:]...)...)
+	}
+	return spans
+}
+
+// fetchSpan reads the first page of sp and works out what of sp is left to read.
+func (s *eventStream) fetchSpan(ctx context.Context, sp *span) {
+	top := s.pageSize()
+	link := sp.link
+	if link == "" {
+		link = s.listURL(sp.from, sp.to, top)
+	}
+	sp.page, sp.err = s.fetch(ctx, link)
+	if sp.err != nil {
+		return
+	}
+	pg := sp.page.parsed
+	full := pg.Len() >= top
+	oldest, newest, newestFirst := pg.TimeSpan(s.ds.timeField)
+	switch perPage := newest.Sub(oldest); {
+	case s.ds.ordered && full && sp.link == "" && perPage > 0:
+		// The page's records span perPage: spans a little shorter hold a little less than a page
+		// each, so they come back in one request (a span that is denser splits again).
+		sp.rest = splitRange(newest, sp.to, perPage*fillTarget/100)
+	case pg.NextLink() != "":
+		sp.rest = []*span{{link: pg.NextLink(), from: sp.from, to: sp.to, via: sp.page.info}}
+	case s.ds.pageByTime && full && newestFirst && oldest.After(sp.from):
+		// Graph may end a full page of alerts without a nextLink (elastic/integrations#20234):
+		// continue past the page's time boundary — older records, as they are listed newest first.
+		sp.rest = []*span{{from: sp.from, to: oldest}}
+	case s.ds.pageByTime && full && !newestFirst && newest.After(sp.from):
+		sp.rest = []*span{{from: newest, to: sp.to}}
+	case s.ds.pageByTime && full:
+		s.logger.Warn("A full page without nextLink whose records all share one time; the rest of that instant cannot be paged", zap.Time("at", oldest))
+	}
+}
+
+// fillTarget is the share of a page (in %) that a span split off a full page aims to hold: below 100,
+// so that a span of the same density rarely spills a few records onto a second page (and when it does,
+// the spill joins the next span if that has not started).
+const fillTarget = 98
+
+// splitRange cuts [from, to] into consecutive spans of step — at most maxSplit, the last one taking
+// whatever is left (it splits again when its page comes back full).
+func splitRange(from, to time.Time, step time.Duration) []*span {
+	var out []*span
+	for len(out) < maxSplit-1 && step > 0 && from.Add(step).Before(to) {
+		out = append(out, &span{from: from, to: from.Add(step)})
+		from = from.Add(step)
+	}
+	return append(out, &span{from: from, to: to})
+}
+
+// startTime is where a dataset's first poll begins: initial_lookback ago, but never beyond what Graph
+// retains for it.
+func (s *eventStream) startTime(now time.Time) time.Time {
+	lookback := s.r.cfg.InitialLookback
+	if s.ds.retention > 0 && lookback > s.ds.retention {
+		s.logger.Warn("`initial_lookback` exceeds what Graph retains for this dataset; starting at the retention limit",
+			zap.Duration("initial_lookback", lookback), zap.Duration("retention", s.ds.retention))
+		lookback = s.ds.retention
+	}
+	return now.Add(-lookback)
+}
+
+func (s *eventStream) pageSize() int {
+	if s.ds.maxPageSize > 0 {
+		return min(s.r.cfg.PageSize, s.ds.maxPageSize)
+	}
+	return s.r.cfg.PageSize
+}
+
+// emit deduplicates, delivers and commits one page.
+func (s *eventStream) emit(ctx context.Context, page *fetchedPage, q *query) (int, error) {
+	logs, records, err := s.records(page)
+	if err != nil {
+		return 0, err
+	}
+	keys, newest := s.prepare(records, page.fetched, q)
+	n := records.Len()
+	if n > 0 {
+		if err := s.deliver(ctx, logs, n); err != nil {
+			return 0, err
+		}
+	}
+	// In time order every record up to the page's newest has been read: the watermark may move.
+	var advance time.Time
+	if q.ordered {
+		advance = q.newest
+	}
+	// The consumer has the page: commit it even if shutdown began meanwhile.
+	commitCtx, cancel := finishing(ctx)
+	defer cancel()
+	return n, s.commit(commitCtx, keys, newest, advance)
+}
+
+func (s *eventStream) commit(ctx context.Context, keys []checkpoint.Key, newest, advance time.Time) error {
+	err := s.cp.Commit(ctx, keys, newest, advance, s.r.cfg.Lookback)
+	wm := s.cp.State().Watermark
+	s.update(func(st *StreamStatus) { st.Watermark = wm })
+	if err != nil {
+		return fmt.Errorf("%w: %w", errStorage, err)
+	}
+	return nil
+}
+
+// progress reports how far a poll has come through its window: a gauge always, and a log line every
+// 10 s while catching up on a window longer than a poll interval (first start, outage).
+type progress struct {
+	s             *eventStream
+	from, to      time.Time
+	began, logged time.Time
+	catchingUp    bool
+}
+
+func newProgress(s *eventStream, from, to time.Time) *progress {
+	p := &progress{s: s, from: from, to: to, began: time.Now(), logged: time.Now()}
+	p.catchingUp = to.Sub(from) > s.interval+s.r.cfg.Lookback
+	if p.catchingUp {
+		s.logger.Info("Catching up on a long window", zap.Time("from", from), zap.Time("to", to),
+			zap.Int("max_concurrent_requests", s.r.cfg.MaxConcurrentRequests))
+	}
+	return p
+}
+
+// report records that records up to `upTo` (the last emitted record's time) are done.
+func (p *progress) report(upTo time.Time, emitted int) {
+	share := 1.0
+	if total := p.to.Sub(p.from); total > 0 && !upTo.IsZero() {
+		share = min(1, max(0, float64(upTo.Sub(p.from))/float64(total)))
+	}
+	p.s.update(func(st *StreamStatus) { st.BackfillProgress = share })
+	if !p.catchingUp || time.Since(p.logged) < 10*time.Second || share <= 0 {
+		return
+	}
+	p.logged = time.Now()
+	elapsed := time.Since(p.began)
+	eta := time.Duration(float64(elapsed) / share * (1 - share))
+	p.s.logger.Info("Catch-up progress", zap.String("progress", fmt.Sprintf("%.0f%%", share*100)),
+		zap.Int("records_emitted", emitted), zap.Duration("eta", eta.Round(time.Second)))
+}
+
+func (p *progress) finish(emitted int) {
+	p.s.update(func(st *StreamStatus) { st.BackfillProgress = 1 })
+	if p.catchingUp {
+		p.s.logger.Info("Caught up", zap.Int("records_emitted", emitted), zap.Duration("took", time.Since(p.began).Round(time.Millisecond)))
+	}
+}
+
+// listURL asks for [from, to] on the dataset's time field, oldest first where Graph supports ordering.
+func (s *eventStream) listURL(from, to time.Time, top int) string {
+	tf := s.ds.timeField
+	filter := fmt.Sprintf("%s ge %s and %s le %s", tf, from.UTC().Format(graphTimeLayout), tf, to.UTC().Format(graphTimeLayout))
+	if s.src.filter != "" {
+		filter = s.src.filter + " and " + filter
+	}
+	v := url.Values{}
+	v.Set("$filter", filter)
+	if s.ds.ordered {
+		v.Set("$orderby", tf+" asc")
+	}
+	v.Set("$top", fmt.Sprint(top))
+	return s.sourceURL() + "?" + encodeQuery(v)
+}
+
+// encodeQuery encodes v with %20 for spaces, as Graph expects; Encode escapes a literal '+' as %2B.
+func encodeQuery(v url.Values) string { return strings.ReplaceAll(v.Encode(), "+", "%20") }
+
+// query tracks one poll's pass over the time window.
+type query struct {
+	ordered bool      // still in time order (Graph honoured $orderby)
+	last    time.Time // time of the previous record, to check the order
+	newest  time.Time // newest record time seen in the query
+}
+
+// prepare drops records already emitted (or repeated on the page), and fills the log record fields of
+// the rest. It returns the dedup keys of the records kept and the newest time among them.
+func (s *eventStream) prepare(records plog.LogRecordSlice, fetched time.Time, q *query) ([]checkpoint.Key, time.Time) {
+	observed := pcommon.NewTimestampFromTime(fetched)
+	keys := make([]checkpoint.Key, 0, records.Len())
+	onPage := make(map[checkpoint.Key]struct{}, records.Len())
+	var newest time.Time
+	duplicates := 0
+	records.RemoveIf(func(lr plog.LogRecord) bool {
+		body := lr.Body().Map()
+		id := stringField(body, "id")
+		at, timeErr := time.Parse(time.RFC3339Nano, stringField(body, s.ds.timeField))
+		if timeErr == nil {
+			if q.ordered && at.Before(q.last) {
+				q.ordered = false
+				s.logger.Warn("Graph returned records out of time order; the watermark moves only after complete slices")
+			}
+			q.last = at
+			if at.After(q.newest) {
+				q.newest = at
+			}
+		}
+		key := s.dedupKey(id, body)
+		if _, dup := onPage[key]; dup || s.cp.Seen(key) {
+			duplicates++
+			return true
+		}
+		onPage[key] = struct{}{}
+		keys = append(keys, key)
+		lr.SetEventName(s.ds.eventName)
+		lr.SetObservedTimestamp(observed)
+		if timeErr == nil {
+			lr.SetTimestamp(pcommon.NewTimestampFromTime(at))
+			if at.After(newest) {
+				newest = at
+			}
+		} else {
+			newest = fetched // keep its dedup key for a full lookback
+		}
+		lr.Attributes().PutStr(AttrRecordID, id)
+		if s.src.variant != "" {
+			lr.Attributes().PutStr(AttrRecordKind, s.src.variant)
+		}
+		return false
+	})
+	if duplicates > 0 {
+		s.r.tb.O365RecordsDuplicate.Add(context.Background(), int64(duplicates), s.attrs)
+	}
+	return keys, newest
+}
+
+// dedupKey identifies a record: its id (plus its version for datasets that republish changed records
+// under one id), or all of its content when Graph sent no id.
+func (s *eventStream) dedupKey(id string, body pcommon.Map) checkpoint.Key {
+	switch {
+	case id == "":
+		return checkpoint.KeyOf(contentString(body))
+	case s.ds.versionField != "":
+		return checkpoint.KeyOf(id, stringField(body, s.ds.versionField))
+	}
+	return checkpoint.KeyOf(id)
+}

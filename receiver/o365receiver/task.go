@@ -1,0 +1,241 @@
+package o365receiver
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/collector/extension/xextension/storage"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
+
+	"github.com/otelcol-o365/otelcol-o365/internal/graph"
+	"github.com/otelcol-o365/otelcol-o365/internal/o365status"
+)
+
+// task is one tenant × dataset × source: its schedule, cool-down and status. The collection itself is
+// an eventStream or a snapshotStream.
+type task struct {
+	r          *o365Receiver
+	tenant     *TenantConfig
+	ds         *dataset
+	src        source
+	interval   time.Duration
+	client     *graph.Client
+	graphURL   string // Graph endpoint without the version segment
+	budgetKeys []string
+	pauseKey   string
+	logger     *zap.Logger
+	attrs      metric.MeasurementOption
+	resource   pcommon.Resource
+	trigger    chan struct{}
+	// store holds the task's checkpoint: the receiver's storage client, or a tenant lease's fenced one.
+	store storage.Client
+	// poll collects once and returns the number of records emitted; reset forgets the loaded state;
+	// rebind (optional) moves loaded state to a new storage client of the same data.
+	poll   func(ctx context.Context) (int, error)
+	reset  func()
+	rebind func(storage.Client)
+
+	mu     sync.Mutex
+	status StreamStatus
+}
+
+// Stream states reported in StreamStatus.State.
+const (
+	StateStarting    = o365status.StateStarting
+	StateOK          = o365status.StateOK
+	StateFailing     = o365status.StateFailing
+	StateCoolingDown = o365status.StateCoolingDown
+)
+
+// coolDownAfter is the number of consecutive failures after which a stream cools down.
+const coolDownAfter = 3
+
+// StreamStatus is what the receiver knows about one tenant × dataset (× source).
+type StreamStatus = o365status.StreamStatus
+
+func newTask(r *o365Receiver, t *TenantConfig, ds *dataset, src source, interval time.Duration, client *graph.Client,
+	graphURL string, budgetKeys []string, pauseKey string,
+) *task {
+	res := pcommon.NewResource()
+	a := res.Attributes()
+	a.PutStr("cloud.provider", "azure")
+	a.PutStr("azure.tenant.id", t.TenantID)
+	a.PutStr("o365.tenant.name", t.label())
+	a.PutStr("o365.dataset", ds.name)
+	logger := r.set.Logger.With(zap.String("tenant", t.label()), zap.String("dataset", ds.name))
+	if src.variant != "" {
+		logger = logger.With(zap.String("source", src.variant))
+	}
+	return &task{
+		r: r, tenant: t, ds: ds, src: src, interval: interval, client: client, graphURL: graphURL,
+		budgetKeys: budgetKeys, pauseKey: pauseKey, logger: logger,
+		attrs: metricAttrs(t.label(), ds.name), resource: res, trigger: make(chan struct{}, 1),
+		status: StreamStatus{Tenant: t.label(), Dataset: ds.name, Variant: src.variant, State: StateStarting, BackfillProgress: 1},
+	}
+}
+
+// metricAttrs identify the stream's gauges: tenant, dataset and, for multi-source datasets, kind.
+func (t *task) metricAttrs() metric.MeasurementOption {
+	if t.src.variant == "" {
+		return t.attrs
+	}
+	return metric.WithAttributes(attrTenant.String(t.tenant.label()), attrDataset.String(t.ds.name), attrSource.String(t.src.variant))
+}
+
+// name identifies the stream in logs and status: tenant/dataset[/variant].
+func (t *task) name() string {
+	n := t.tenant.label() + "/" + t.ds.name
+	if t.src.variant != "" {
+		n += "/" + t.src.variant
+	}
+	return n
+}
+
+// checkpointPrefix keys the stream's state by tenant id (stable across renames of the label).
+func (t *task) checkpointPrefix() string {
+	p := "o365/" + t.tenant.TenantID + "/" + t.ds.name
+	if t.src.variant != "" && t.src.variant != "interactive" { // interactive sign-ins keep the original key
+		p += "/" + t.src.variant
+	}
+	return p
+}
+
+// run polls at once and then on schedule, or when triggered, until ctx ends.
+func (t *task) run(ctx context.Context) {
+	timer := time.NewTimer(0) // first poll at once, in this goroutine: Start never waits on Graph
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		case <-t.trigger:
+			if !timer.Stop() {
+				select {
+				case <-timer.C:
+				default:
+				}
+			}
+		}
+		delay := t.pollAndReport(ctx)
+		timer.Reset(delay)
+	}
+}
+
+// Trigger asks for a poll now; it reports false when one is already pending.
+func (t *task) Trigger() bool {
+	select {
+	case t.trigger <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+// pollAndReport polls once, records the outcome and returns the delay until the next poll.
+func (t *task) pollAndReport(ctx context.Context) time.Duration {
+	start := time.Now()
+	t.mu.Lock()
+	t.status.LastPollStart = start
+	t.mu.Unlock()
+	n, err := t.poll(ctx)
+	if ctx.Err() != nil {
+		return 0 // shutting down: the position is kept, nothing to report
+	}
+	kind := ""
+	if err != nil {
+		kind = errorKind(err)
+		t.r.tb.O365PollErrors.Add(ctx, 1, metric.WithAttributes(attrTenant.String(t.tenant.label()),
+			attrDataset.String(t.ds.name), attrKind.String(kind)))
+	}
+	t.mu.Lock()
+	t.status.LastPollEnd = time.Now()
+	t.status.RecordsLastPoll = n
+	if err != nil {
+		t.status.LastError, t.status.LastErrorKind = err.Error(), kind
+		t.status.ConsecutiveFailures++
+	} else {
+		t.status.LastError, t.status.LastErrorKind = "", ""
+		t.status.ConsecutiveFailures = 0
+		t.status.LastSuccess = t.status.LastPollEnd
+	}
+	delay, state := t.schedule(kind, t.status.ConsecutiveFailures)
+	t.status.State = state
+	t.status.NextPoll = time.Now().Add(delay)
+	failures := t.status.ConsecutiveFailures
+	t.mu.Unlock()
+	if err != nil {
+		fields := []zap.Field{zap.String("kind", kind), zap.Error(err), zap.Int("records_emitted", n),
+			zap.Int("consecutive_failures", failures), zap.String("state", state), zap.Duration("next_poll_in", delay)}
+		var ge *graph.Error
+		if errors.As(err, &ge) { // what to quote to Microsoft support, as fields of their own
+			fields = append(fields, zap.Int("status", ge.Status), zap.String("code", ge.Code),
+				zap.String("request_id", ge.RequestID), zap.String("client_request_id", ge.ClientReqID))
+		}
+		t.logger.Warn("Poll failed; the position is kept and the next poll resumes from it", fields...)
+	}
+	t.r.health.update(t.name(), kind, err)
+	return delay
+}
+
+// schedule is the delay before the next poll and the resulting state: the interval after a success;
+// after failures, the interval doubling from the coolDownAfter-th failure on up to max_cooldown; after
+// a 403 (permission or licence), forbidden_retry_interval — retrying sooner cannot help.
+func (t *task) schedule(kind string, failures int) (time.Duration, string) {
+	switch {
+	case failures == 0:
+		return t.interval, StateOK
+	case kind == graph.KindPermission.String() || kind == graph.KindLicence.String():
+		return max(t.interval, t.r.cfg.ForbiddenRetryInterval), StateCoolingDown
+	case failures < coolDownAfter:
+		return t.interval, StateFailing
+	}
+	d := t.interval
+	for i := coolDownAfter; i <= failures && d < t.r.cfg.MaxCooldown; i++ {
+		d *= 2
+	}
+	return min(d, max(t.r.cfg.MaxCooldown, t.interval)), StateCoolingDown
+}
+
+// useStorage sets the client the task keeps its checkpoint in.
+func (t *task) useStorage(c storage.Client) {
+	t.store = c
+	if t.rebind != nil {
+		t.rebind(c)
+	}
+}
+
+// Status returns a snapshot of the stream's status.
+func (t *task) Status() StreamStatus {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.status
+}
+
+func (t *task) update(f func(*StreamStatus)) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	f(&t.status)
+}
+
+// errStorage marks failures to read or write the checkpoint.
+var errStorage = errors.New("storage")
+
+func errorKind(err error) string {
+	if isLeaseLost(err) {
+		return "lease_lost"
+	}
+	if errors.Is(err, errStorage) {
+		return "storage"
+	}
+	return graph.KindOf(err).String()
+}
+
+// graphRequest is a GET of link within the task's budget.
+func (t *task) graphRequest(link string) graph.Request {
+	return graph.Request{URL: link, Dataset: t.ds.name, BudgetKeys: t.budgetKeys, PauseKey: t.pauseKey}
+}
