@@ -1,0 +1,107 @@
+package o365mappingprocessor
+
+import (
+	"context"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/golden"
+	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/pdatatest/plogtest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/pdata/plog"
+
+	a "github.com/otelcol-o365/otelcol-o365/internal/o365attr"
+)
+
+var update = flag.Bool("update", false, "rewrite the expected.yaml golden files")
+
+// goldenKey is the pseudonymization key of the golden cases that pseudonymize.
+const goldenKey = "golden-test-key-0123456789abcdef"
+
+// TestGolden feeds Graph pages (two captured from the simulator, the others built from Microsoft's
+// documented examples plus edge cases) through the processor as the receiver emits them, and compares
+// the output with testdata/golden/<case>/expected.yaml. Regenerate with `go test -run TestGolden -update`.
+func TestGolden(t *testing.T) {
+	pseudo := func(c *Config) {
+		c.Pseudonymize = configoptional.Some(PseudonymizeConfig{Key: goldenKey})
+	}
+	tests := []struct {
+		name    string
+		input   string // testdata/golden/<input>/page.json (default: name)
+		dataset string
+		config  func(*Config)
+		// changes sets o365.change on records by index; eventNames overrides EventName by index.
+		changes    map[int]string
+		eventNames map[int]string
+	}{
+		{name: "signins_simulator", dataset: a.DatasetSignIns},
+		{name: "signins_edge", dataset: a.DatasetSignIns},
+		{name: "signins_ocsf_minimised", input: "signins_edge", dataset: a.DatasetSignIns,
+			config: func(c *Config) { c.OCSF, c.KeepRaw = true, false; pseudo(c) }},
+		{name: "directory_audits_simulator", dataset: a.DatasetDirectoryAudits},
+		{name: "directory_audits_edge", dataset: a.DatasetDirectoryAudits},
+		{name: "directory_audits_ocsf_pseudonymized", input: "directory_audits_edge", dataset: a.DatasetDirectoryAudits,
+			config: func(c *Config) { c.OCSF = true; pseudo(c) }},
+		{name: "role_assignments", dataset: a.DatasetRoleAssignments, changes: map[int]string{3: a.ChangeRemoved}},
+		{name: "role_assignments_pseudonymized", input: "role_assignments", dataset: a.DatasetRoleAssignments, config: pseudo},
+		{name: "conditional_access_policies", dataset: a.DatasetConditionalAccessPolicies,
+			changes: map[int]string{1: a.ChangeModified, 2: a.ChangeRemoved}},
+		{name: "mfa_coverage", dataset: a.DatasetMFACoverage, eventNames: map[int]string{2: a.EventMFACoverageSummary}},
+		{name: "security_alerts", dataset: a.DatasetSecurityAlerts},
+		{name: "security_alerts_ocsf", input: "security_alerts", dataset: a.DatasetSecurityAlerts,
+			config: func(c *Config) { c.OCSF = true }},
+		{name: "risk_detections", dataset: a.DatasetRiskDetections},
+		{name: "risk_detections_ocsf", input: "risk_detections", dataset: a.DatasetRiskDetections,
+			config: func(c *Config) { c.OCSF = true }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			input := tt.input
+			if input == "" {
+				input = tt.name
+			}
+			raw, err := os.ReadFile(filepath.Join("testdata", "golden", input, "page.json"))
+			require.NoError(t, err)
+			ld := receiverLogs(t, tt.dataset, raw)
+			lrs := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords()
+			for i, c := range tt.changes {
+				lrs.At(i).Attributes().PutStr(a.Change, c)
+			}
+			for i, n := range tt.eventNames {
+				lrs.At(i).SetEventName(n)
+			}
+			cfg := defaultConfig()
+			if tt.config != nil {
+				tt.config(cfg)
+			}
+			require.NoError(t, cfg.Validate())
+			p, sink, _ := newTestProcessor(t, cfg)
+			require.NoError(t, p.ConsumeLogs(context.Background(), ld))
+			require.Len(t, sink.AllLogs(), 1)
+			got := sink.AllLogs()[0]
+
+			expectedFile := filepath.Join("testdata", "golden", tt.name, "expected.yaml")
+			if *update {
+				require.NoError(t, os.MkdirAll(filepath.Dir(expectedFile), 0o755))
+				require.NoError(t, golden.WriteLogsToFile(expectedFile, got))
+			}
+			want, err := golden.ReadLogs(expectedFile)
+			require.NoError(t, err)
+			require.NoError(t, plogtest.CompareLogs(want, got, plogtest.IgnoreObservedTimestamp()))
+			// CompareLogs does not look at EventName.
+			assert.Equal(t, eventNames(want), eventNames(got))
+		})
+	}
+}
+
+func eventNames(ld plog.Logs) []string {
+	var out []string
+	for _, lr := range allRecords(ld) {
+		out = append(out, lr.EventName())
+	}
+	return out
+}

@@ -1,0 +1,468 @@
+package o365mappingprocessor
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+
+	a "github.com/otelcol-o365/otelcol-o365/internal/o365attr"
+)
+
+// Reasons a record cannot be normalized (the `reason` attribute of
+// otelcol_o365_mapping_records_unnormalizable).
+const (
+	reasonUnknownDataset = "unknown_dataset"
+	reasonInvalidBody    = "invalid_body"
+	reasonMissingField   = "missing_field"
+)
+
+// normError says why a record could not be normalized. The record then passes through unchanged but
+// for the o365.normalization.error attribute.
+type normError struct {
+	reason string
+	msg    string
+}
+
+func (e *normError) Error() string { return e.msg }
+
+func missing(field string) *normError {
+	return &normError{reason: reasonMissingField, msg: "missing required field `" + field + "`"}
+}
+
+// dataset is one kind of record the processor normalizes.
+type dataset struct {
+	idx       int    // index into per-batch counters
+	name      string // o365.dataset
+	eventName string // LogRecord EventName set by the receiver
+	logType   string // o365.log_type
+	timeField string // body field that holds the event's own time ("" = none)
+	normalize func(n *normalizer, lr plog.LogRecord, body pcommon.Map) (eventType string, err *normError)
+}
+
+// Datasets, in counter order. mfaCoverageSummary shares the mfa_coverage dataset.
+var (
+	dsSignIns = &dataset{idx: 0, name: a.DatasetSignIns, eventName: a.EventSignIn, logType: a.LogTypeSignIn,
+		timeField: "createdDateTime", normalize: normalizeSignIn}
+	dsDirectoryAudits = &dataset{idx: 1, name: a.DatasetDirectoryAudits, eventName: a.EventDirectoryAudit, logType: a.LogTypeAudit,
+		timeField: "activityDateTime", normalize: normalizeDirectoryAudit}
+	dsRoleAssignments = &dataset{idx: 2, name: a.DatasetRoleAssignments, eventName: a.EventRoleAssignment, logType: a.LogTypeRoleAssignment,
+		normalize: normalizeRoleAssignment}
+	dsConditionalAccess = &dataset{idx: 3, name: a.DatasetConditionalAccessPolicies, eventName: a.EventConditionalAccessPolicy,
+		logType: a.LogTypeConditionalAccessPolicy, timeField: "modifiedDateTime", normalize: normalizeConditionalAccessPolicy}
+	dsMFARegistration = &dataset{idx: 4, name: a.DatasetMFACoverage, eventName: a.EventMFARegistration, logType: a.LogTypeMFARegistration,
+		timeField: "lastUpdatedDateTime", normalize: normalizeMFARegistration}
+	dsMFACoverageSummary = &dataset{idx: 5, name: a.DatasetMFACoverage, eventName: a.EventMFACoverageSummary, logType: a.LogTypeMFACoverage,
+		normalize: normalizeMFACoverageSummary}
+	dsSecurityAlerts = &dataset{idx: 6, name: a.DatasetSecurityAlerts, eventName: a.EventSecurityAlert, logType: a.LogTypeSecurityAlert,
+		timeField: "lastUpdateDateTime", normalize: normalizeSecurityAlert}
+	dsRiskDetections = &dataset{idx: 7, name: a.DatasetRiskDetections, eventName: a.EventRiskDetection, logType: a.LogTypeRiskDetection,
+		timeField: "activityDateTime", normalize: normalizeRiskDetection}
+	// dsUnknown counts records that name an o365 dataset or event this processor does not know.
+	dsUnknown = &dataset{idx: 8, name: "unknown"}
+
+	allDatasets = []*dataset{dsSignIns, dsDirectoryAudits, dsRoleAssignments, dsConditionalAccess, dsMFARegistration,
+		dsMFACoverageSummary, dsSecurityAlerts, dsRiskDetections, dsUnknown}
+)
+
+// datasetFor identifies a record by its EventName, else by its resource's o365.dataset. foreign is true
+// for records that are not the o365 receiver's at all: they pass untouched and uncounted.
+func datasetFor(eventName, resourceDataset string) (ds *dataset, foreign bool) {
+	switch eventName {
+	case a.EventSignIn:
+		return dsSignIns, false
+	case a.EventDirectoryAudit:
+		return dsDirectoryAudits, false
+	case a.EventRoleAssignment:
+		return dsRoleAssignments, false
+	case a.EventConditionalAccessPolicy:
+		return dsConditionalAccess, false
+	case a.EventMFARegistration:
+		return dsMFARegistration, false
+	case a.EventMFACoverageSummary, "o365.mfa_coverage":
+		return dsMFACoverageSummary, false
+	case a.EventSecurityAlert:
+		return dsSecurityAlerts, false
+	case a.EventRiskDetection:
+		return dsRiskDetections, false
+	}
+	switch resourceDataset {
+	case a.DatasetSignIns:
+		return dsSignIns, false
+	case a.DatasetDirectoryAudits:
+		return dsDirectoryAudits, false
+	case a.DatasetRoleAssignments:
+		return dsRoleAssignments, false
+	case a.DatasetConditionalAccessPolicies:
+		return dsConditionalAccess, false
+	case a.DatasetMFACoverage:
+		return dsMFARegistration, false
+	case a.DatasetSecurityAlerts:
+		return dsSecurityAlerts, false
+	case a.DatasetRiskDetections:
+		return dsRiskDetections, false
+	}
+	if resourceDataset != "" || strings.HasPrefix(eventName, "o365.") {
+		return dsUnknown, false
+	}
+	return nil, true
+}
+
+// normalizer holds the options every dataset normalizer applies.
+type normalizer struct {
+	keepRaw bool
+	ocsf    bool
+	pseudo  *pseudonymizer // nil: identifiers stay as they are
+}
+
+// user returns a user identifier as it is written to attributes: pseudonymized when configured.
+func (n *normalizer) user(s string) string {
+	if n.pseudo == nil || s == "" {
+		return s
+	}
+	return n.pseudo.hash(s)
+}
+
+// pseudonymizeBody replaces identifier fields of a kept body with their pseudonyms.
+func (n *normalizer) pseudonymizeBody(vals ...pcommon.Value) {
+	if n.pseudo == nil || !n.keepRaw {
+		return
+	}
+	for _, v := range vals {
+		if typeOf(v) == pcommon.ValueTypeStr && v.Str() != "" {
+			v.SetStr(n.pseudo.hash(v.Str()))
+		}
+	}
+}
+
+// run normalizes one record of ds: on success the record carries the normalized attributes and its
+// Timestamp; on failure it is left as it was.
+func (n *normalizer) run(ds *dataset, lr plog.LogRecord) (string, *normError) {
+	if ds.normalize == nil {
+		return "", &normError{reason: reasonUnknownDataset, msg: fmt.Sprintf("unknown o365 event %q", lr.EventName())}
+	}
+	body := lr.Body()
+	if body.Type() != pcommon.ValueTypeMap {
+		return "", &normError{reason: reasonInvalidBody, msg: "body is " + body.Type().String() + ", not the Graph object (a map)"}
+	}
+	m := body.Map()
+	setTime := lr.Timestamp() == 0 && ds.timeField != ""
+	if setTime {
+		t, ok := parseTime(get(m, ds.timeField))
+		if setTime = ok; ok {
+			lr.SetTimestamp(pcommon.NewTimestampFromTime(t))
+		}
+	}
+	eventType, err := ds.normalize(n, lr, m)
+	if err != nil && setTime {
+		lr.SetTimestamp(0) // a record that cannot be normalized passes unchanged
+	}
+	return eventType, err
+}
+
+// writeCommon puts the attributes every normalized record has.
+func writeCommon(attrs pcommon.Map, eventType, logType, activity string) {
+	attrs.PutStr(a.EventType, eventType)
+	attrs.PutStr(a.LogType, logType)
+	attrs.PutStr(a.Source, a.SourceMicrosoft365)
+	putStr(attrs, a.Activity, activity)
+}
+
+// ---- value helpers: tolerant of every type a fuzzer or a future Graph version may send ----
+
+func putStr(m pcommon.Map, k, v string) {
+	if v != "" {
+		m.PutStr(k, v)
+	}
+}
+
+// missingValue stands for an absent field: helpers read it as empty. Never modified.
+var missingValue = pcommon.NewValueEmpty()
+
+// get returns a field of m, or missingValue.
+func get(m pcommon.Map, k string) pcommon.Value {
+	if v, ok := m.Get(k); ok {
+		return v
+	}
+	return missingValue
+}
+
+// typeOf is v's type; an unset Value (a field never read) is empty.
+func typeOf(v pcommon.Value) pcommon.ValueType {
+	if v == (pcommon.Value{}) {
+		return pcommon.ValueTypeEmpty
+	}
+	return v.Type()
+}
+
+func str(v pcommon.Value) string {
+	if typeOf(v) == pcommon.ValueTypeStr {
+		return v.Str()
+	}
+	return ""
+}
+
+func mapOf(v pcommon.Value) (pcommon.Map, bool) {
+	if typeOf(v) == pcommon.ValueTypeMap {
+		return v.Map(), true
+	}
+	return pcommon.Map{}, false
+}
+
+func sliceOf(v pcommon.Value) (pcommon.Slice, bool) {
+	if typeOf(v) == pcommon.ValueTypeSlice {
+		return v.Slice(), true
+	}
+	return pcommon.Slice{}, false
+}
+
+// num reads a JSON number (decoded as Int or Double) or a numeric string.
+func num(v pcommon.Value) (float64, bool) {
+	switch typeOf(v) {
+	case pcommon.ValueTypeDouble:
+		f := v.Double()
+		return f, !math.IsNaN(f) && !math.IsInf(f, 0)
+	case pcommon.ValueTypeInt:
+		return float64(v.Int()), true
+	case pcommon.ValueTypeStr:
+		f, err := strconv.ParseFloat(v.Str(), 64)
+		return f, err == nil && !math.IsNaN(f) && !math.IsInf(f, 0)
+	}
+	return 0, false
+}
+
+// integer reads an integral JSON number or numeric string.
+func integer(v pcommon.Value) (int64, bool) {
+	switch typeOf(v) {
+	case pcommon.ValueTypeInt:
+		return v.Int(), true
+	case pcommon.ValueTypeDouble:
+		f := v.Double()
+		if f == math.Trunc(f) && math.Abs(f) < 1<<53 {
+			return int64(f), true
+		}
+	case pcommon.ValueTypeStr:
+		i, err := strconv.ParseInt(v.Str(), 10, 64)
+		return i, err == nil
+	}
+	return 0, false
+}
+
+func boolean(v pcommon.Value) (bool, bool) {
+	switch typeOf(v) {
+	case pcommon.ValueTypeBool:
+		return v.Bool(), true
+	case pcommon.ValueTypeStr:
+		b, err := strconv.ParseBool(v.Str())
+		return b, err == nil
+	}
+	return false, false
+}
+
+func parseTime(v pcommon.Value) (time.Time, bool) {
+	s := str(v)
+	if s == "" {
+		return time.Time{}, false
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil || t.Year() < 1971 { // Graph's 0001-01-01 placeholders are "no time"
+		return time.Time{}, false
+	}
+	return t, true
+}
+
+// putStrings copies the non-empty strings of a slice value into a slice attribute (nothing when none).
+func putStrings(m pcommon.Map, k string, v pcommon.Value) {
+	s, ok := sliceOf(v)
+	if !ok || s.Len() == 0 {
+		return
+	}
+	var out pcommon.Slice
+	for i := 0; i < s.Len(); i++ {
+		if e := str(s.At(i)); e != "" {
+			if out == (pcommon.Slice{}) {
+				out = m.PutEmptySlice(k)
+				out.EnsureCapacity(s.Len())
+			}
+			out.AppendEmpty().SetStr(e)
+		}
+	}
+}
+
+// geo is a Graph signInLocation (sign-ins, risk detections).
+type geo struct {
+	city, state, country string
+	lat, lon             float64
+	hasLat, hasLon       bool
+}
+
+func (g *geo) read(v pcommon.Value) {
+	m, ok := mapOf(v)
+	if !ok {
+		return
+	}
+	m.Range(func(k string, v pcommon.Value) bool {
+		switch k {
+		case "city":
+			g.city = str(v)
+		case "state":
+			g.state = str(v)
+		case "countryOrRegion":
+			g.country = str(v)
+		case "geoCoordinates":
+			if c, ok := mapOf(v); ok {
+				c.Range(func(k string, v pcommon.Value) bool {
+					switch k {
+					case "latitude":
+						g.lat, g.hasLat = num(v)
+						g.hasLat = g.hasLat && g.lat >= -90 && g.lat <= 90
+					case "longitude":
+						g.lon, g.hasLon = num(v)
+						g.hasLon = g.hasLon && g.lon >= -180 && g.lon <= 180
+					}
+					return true
+				})
+			}
+		}
+		return true
+	})
+}
+
+func (g *geo) write(attrs pcommon.Map) {
+	putStr(attrs, a.GeoCountryISOCode, g.country)
+	putStr(attrs, a.GeoLocalityName, g.city)
+	putStr(attrs, a.GeoRegionName, g.state)
+	if g.hasLat && g.hasLon {
+		attrs.PutDouble(a.GeoLocationLat, g.lat)
+		attrs.PutDouble(a.GeoLocationLon, g.lon)
+	}
+}
+
+// splitVersion splits Graph's "Edge 122.0.0" / "Windows 10" into name and version (the last word when
+// it starts with a digit).
+func splitVersion(s string) (name, version string) {
+	i := strings.LastIndexByte(s, ' ')
+	if i > 0 && i+1 < len(s) && s[i+1] >= '0' && s[i+1] <= '9' {
+		return s[:i], s[i+1:]
+	}
+	return s, ""
+}
+
+// ---- snake_case event type segments, cached (Graph's categories and types are a small set) ----
+
+const maxSegmentLen = 64
+
+var segmentCache = struct {
+	sync.RWMutex
+	m map[string]string
+}{m: map[string]string{}}
+
+const maxCachedSegments = 4096
+
+// segment turns a Graph enum or category ("UserManagement", "anonymizedIPAddress") into an event type
+// segment ("user_management", "anonymized_ip_address"): lower-case letters, digits and '_'.
+func segment(s string) string {
+	if s == "" {
+		return "other"
+	}
+	segmentCache.RLock()
+	out, ok := segmentCache.m[s]
+	segmentCache.RUnlock()
+	if ok {
+		return out
+	}
+	out = snake(s)
+	segmentCache.Lock()
+	if len(segmentCache.m) < maxCachedSegments {
+		segmentCache.m[s] = out
+	}
+	segmentCache.Unlock()
+	return out
+}
+
+func snake(s string) string {
+	var b strings.Builder
+	rs := []rune(s)
+	lastUnderscore := true
+	for i, r := range rs {
+		switch {
+		case r >= 'A' && r <= 'Z':
+			if i > 0 && !lastUnderscore {
+				prev := rs[i-1]
+				nextLower := i+1 < len(rs) && rs[i+1] >= 'a' && rs[i+1] <= 'z'
+				if (prev >= 'a' && prev <= 'z') || (prev >= '0' && prev <= '9') || (prev >= 'A' && prev <= 'Z' && nextLower) {
+					b.WriteByte('_')
+				}
+			}
+			b.WriteRune(r + ('a' - 'A'))
+			lastUnderscore = false
+		case (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9'):
+			b.WriteRune(r)
+			lastUnderscore = false
+		default:
+			if !lastUnderscore {
+				b.WriteByte('_')
+				lastUnderscore = true
+			}
+		}
+		if b.Len() >= maxSegmentLen {
+			break
+		}
+	}
+	out := strings.Trim(b.String(), "_")
+	if len(out) > maxSegmentLen {
+		out = strings.TrimRight(out[:maxSegmentLen], "_")
+	}
+	if out == "" {
+		return "other"
+	}
+	return out
+}
+
+// typeCache joins a dataset prefix and up to two segments into an event type, cached per input pair.
+var typeCache = struct {
+	sync.RWMutex
+	m map[[3]string]string
+}{m: map[[3]string]string{}}
+
+func eventType(prefix, s1, s2 string) string {
+	key := [3]string{prefix, s1, s2}
+	typeCache.RLock()
+	out, ok := typeCache.m[key]
+	typeCache.RUnlock()
+	if ok {
+		return out
+	}
+	out = prefix + "." + segment(s1)
+	if s2 != "" || prefix == "directory_audit" {
+		out += "." + segment(s2)
+	}
+	typeCache.Lock()
+	if len(typeCache.m) < maxCachedSegments {
+		typeCache.m[key] = out
+	}
+	typeCache.Unlock()
+	return out
+}
+
+// changeType is the event type suffix of a snapshot record: its o365.change, or "snapshot".
+func changeType(lr plog.LogRecord) string {
+	if v, ok := lr.Attributes().Get(a.Change); ok {
+		switch v.Str() {
+		case a.ChangeAdded:
+			return a.ChangeAdded
+		case a.ChangeModified:
+			return a.ChangeModified
+		case a.ChangeRemoved:
+			return a.ChangeRemoved
+		}
+	}
+	return "snapshot"
+}
+
+func itoa(i int64) string { return strconv.FormatInt(i, 10) }

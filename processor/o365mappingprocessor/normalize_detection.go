@@ -1,0 +1,278 @@
+package o365mappingprocessor
+
+import (
+	"encoding/json"
+	"strings"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+
+	a "github.com/otelcol-o365/otelcol-o365/internal/o365attr"
+)
+
+// normalizeSecurityAlert reads a microsoft.graph.security.alert (alerts_v2). The user is the first user
+// evidence, the client address the first IP evidence.
+func normalizeSecurityAlert(n *normalizer, lr plog.LogRecord, body pcommon.Map) (string, *normError) {
+	var (
+		id, title, description, severity, status, category, serviceSource, detectionSource string
+		incidentID, product, webURL, created, updated                                      string
+		upn, userID, displayName, ip, country                                              string
+		techniques                                                                         pcommon.Value
+		ids                                                                                []pcommon.Value
+	)
+	collect := n.pseudo != nil && n.keepRaw
+	body.Range(func(k string, v pcommon.Value) bool {
+		switch k {
+		case "id":
+			id = str(v)
+		case "title":
+			title = str(v)
+		case "description":
+			description = str(v)
+		case "severity":
+			severity = str(v)
+		case "status":
+			status = str(v)
+		case "category":
+			category = str(v)
+		case "serviceSource":
+			serviceSource = str(v)
+		case "detectionSource":
+			detectionSource = str(v)
+		case "incidentId":
+			incidentID = str(v)
+		case "productName":
+			product = str(v)
+		case "alertWebUrl":
+			webURL = str(v)
+		case "createdDateTime":
+			created = str(v)
+		case "lastUpdateDateTime":
+			updated = str(v)
+		case "mitreTechniques":
+			techniques = v
+		case "evidence":
+			s, ok := sliceOf(v)
+			if !ok {
+				return true
+			}
+			for i := 0; i < s.Len(); i++ {
+				ev, ok := mapOf(s.At(i))
+				if !ok {
+					continue
+				}
+				odt := get(ev, "@odata.type")
+				switch str(odt) {
+				case "#microsoft.graph.security.userEvidence":
+					acct := get(ev, "userAccount")
+					am, ok := mapOf(acct)
+					if !ok {
+						continue
+					}
+					am.Range(func(k string, v pcommon.Value) bool {
+						switch k {
+						case "userPrincipalName":
+							if upn == "" {
+								upn = str(v)
+							}
+						case "azureAdUserId":
+							if userID == "" {
+								userID = str(v)
+							}
+						case "displayName":
+							if displayName == "" {
+								displayName = str(v)
+							}
+						case "accountName", "userSid":
+						default:
+							return true
+						}
+						if collect {
+							ids = append(ids, v)
+						}
+						return true
+					})
+				case "#microsoft.graph.security.ipEvidence":
+					if ip == "" {
+						v := get(ev, "ipAddress")
+						ip = str(v)
+						c := get(ev, "countryLetterCode")
+						country = str(c)
+					}
+				}
+			}
+		}
+		return true
+	})
+	if id == "" {
+		return "", missing("id")
+	}
+	n.pseudonymizeBody(ids...)
+
+	typ := eventType("security_alert", category, "")
+	attrs := lr.Attributes()
+	attrs.EnsureCapacity(attrs.Len() + 24)
+	activity := title
+	if activity == "" {
+		activity = "Security alert"
+	}
+	writeCommon(attrs, typ, a.LogTypeSecurityAlert, activity)
+	upnP, uidP := n.user(upn), n.user(userID)
+	putStr(attrs, a.UserName, upnP)
+	putStr(attrs, a.UserID, uidP)
+	putStr(attrs, a.UserFullName, n.user(displayName))
+	putStr(attrs, a.ClientAddress, ip)
+	putStr(attrs, a.GeoCountryISOCode, country)
+	attrs.PutStr(a.AlertID, id)
+	putStr(attrs, a.AlertTitle, title)
+	putStr(attrs, a.AlertSeverity, severity)
+	putStr(attrs, a.AlertStatus, status)
+	putStr(attrs, a.AlertCategory, category)
+	putStr(attrs, a.AlertServiceSource, serviceSource)
+	putStr(attrs, a.AlertDetectionSource, detectionSource)
+	putStr(attrs, a.AlertIncidentID, incidentID)
+	putStrings(attrs, a.AlertMitreTechniques, techniques)
+
+	if n.ocsf {
+		e := ocsfEvent{class: ocsfClassDetectionFinding, severityID: severityFromLevel(severity), product: product}
+		if e.product == "" {
+			e.product = "Microsoft Defender XDR"
+		}
+		switch {
+		case status == "resolved":
+			e.activityID, e.activity = 3, "Close"
+		case created != "" && created == updated:
+			e.activityID, e.activity = 1, "Create"
+		default:
+			e.activityID, e.activity = 2, "Update"
+		}
+		switch status {
+		case "new":
+			e.statusID = findingNew
+		case "inProgress":
+			e.statusID = findingInProgress
+		case "resolved":
+			e.statusID = findingResolved
+		}
+		e.write(attrs, lr.Timestamp(), recordID(attrs))
+		attrs.PutStr("ocsf.finding_info.uid", id)
+		putStr(attrs, "ocsf.finding_info.title", title)
+		putStr(attrs, "ocsf.finding_info.desc", description)
+		putStr(attrs, "ocsf.finding_info.src_url", webURL)
+		putStr(attrs, "ocsf.user.name", upnP)
+		putStr(attrs, "ocsf.user.uid", uidP)
+		putStr(attrs, "ocsf.src_endpoint.ip", ip)
+	}
+	return typ, nil
+}
+
+// normalizeRiskDetection reads a riskDetection (Entra ID Protection).
+func normalizeRiskDetection(n *normalizer, lr plog.LogRecord, body pcommon.Map) (string, *normError) {
+	var (
+		id, riskType, riskState, riskLevel, riskDetail, source, timing, ip, additionalInfo string
+		upn, userID, displayName, correlationID                                            string
+		upnV, userIDV, displayNameV                                                        pcommon.Value
+		g                                                                                  geo
+	)
+	body.Range(func(k string, v pcommon.Value) bool {
+		switch k {
+		case "id":
+			id = str(v)
+		case "riskEventType":
+			riskType = str(v)
+		case "riskState":
+			riskState = str(v)
+		case "riskLevel":
+			riskLevel = str(v)
+		case "riskDetail":
+			riskDetail = str(v)
+		case "source":
+			source = str(v)
+		case "detectionTimingType":
+			timing = str(v)
+		case "ipAddress":
+			ip = str(v)
+		case "correlationId":
+			correlationID = str(v)
+		case "userPrincipalName":
+			upn, upnV = str(v), v
+		case "userId":
+			userID, userIDV = str(v), v
+		case "userDisplayName":
+			displayName, displayNameV = str(v), v
+		case "additionalInfo":
+			additionalInfo = str(v)
+		case "location":
+			g.read(v)
+		}
+		return true
+	})
+	if id == "" {
+		return "", missing("id")
+	}
+	if riskType == "" {
+		return "", missing("riskEventType")
+	}
+	n.pseudonymizeBody(upnV, userIDV, displayNameV)
+
+	typ := eventType("risk_detection", riskType, "")
+	attrs := lr.Attributes()
+	attrs.EnsureCapacity(attrs.Len() + 24)
+	writeCommon(attrs, typ, a.LogTypeRiskDetection, "Risk detection")
+	upnP, uidP := n.user(upn), n.user(userID)
+	putStr(attrs, a.UserName, upnP)
+	putStr(attrs, a.UserID, uidP)
+	putStr(attrs, a.UserFullName, n.user(displayName))
+	putStr(attrs, a.ClientAddress, ip)
+	g.write(attrs)
+	putStr(attrs, a.UserAgentOriginal, userAgentFromAdditionalInfo(additionalInfo))
+	putStr(attrs, a.CorrelationID, correlationID)
+	attrs.PutStr(a.RiskEventType, riskType)
+	putStr(attrs, a.RiskLevel, riskLevel)
+	putStr(attrs, a.RiskState, riskState)
+	putStr(attrs, a.RiskDetail, riskDetail)
+	putStr(attrs, a.RiskDetectionTiming, timing)
+	putStr(attrs, a.RiskSource, source)
+
+	if n.ocsf {
+		e := ocsfEvent{class: ocsfClassDetectionFinding, activityID: 1, activity: "Create",
+			severityID: severityFromLevel(riskLevel), product: "Microsoft Entra ID Protection"}
+		switch riskState {
+		case "atRisk", "confirmedCompromised":
+			e.statusID = findingNew
+		case "remediated", "dismissed", "confirmedSafe":
+			e.statusID = findingResolved
+		}
+		e.write(attrs, lr.Timestamp(), recordID(attrs))
+		attrs.PutStr("ocsf.finding_info.uid", id)
+		attrs.PutStr("ocsf.finding_info.title", riskType)
+		putStr(attrs, "ocsf.user.name", upnP)
+		putStr(attrs, "ocsf.user.uid", uidP)
+		putStr(attrs, "ocsf.src_endpoint.ip", ip)
+		putStr(attrs, "ocsf.src_endpoint.location.country", g.country)
+	}
+	return typ, nil
+}
+
+// userAgentFromAdditionalInfo reads the userAgent of a risk detection's additionalInfo, a JSON string
+// such as `[{"Key":"userAgent","Value":"Mozilla/5.0 ..."}]`.
+func userAgentFromAdditionalInfo(s string) string {
+	if !strings.Contains(s, "userAgent") {
+		return ""
+	}
+	var kvs []struct {
+		Key   string `json:"Key"`
+		Value any    `json:"Value"`
+	}
+	if json.Unmarshal([]byte(s), &kvs) != nil {
+		return ""
+	}
+	for _, kv := range kvs {
+		if strings.EqualFold(kv.Key, "userAgent") {
+			if v, ok := kv.Value.(string); ok {
+				return v
+			}
+		}
+	}
+	return ""
+}
