@@ -1,0 +1,468 @@
+package o365exportexporter
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"hash/fnv"
+	"math"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+
+	a "github.com/otelcol-o365/otelcol-o365/internal/o365attr"
+)
+
+// tenantKey identifies a tenant by both resource attributes.
+type tenantKey struct {
+	id, name string
+}
+
+// label is the tenant's name in telemetry, file paths and the summary: o365.tenant.name, else the id.
+func (k tenantKey) label() string {
+	if k.name != "" {
+		return k.name
+	}
+	return k.id
+}
+
+type tenantState struct {
+	key     tenantKey
+	periods map[int64]*periodState // by period start, Unix nanoseconds
+	held    int                    // records held by all periods (bounded by max_records_per_tenant)
+}
+
+// periodState accumulates one tenant's records of one period.
+type periodState struct {
+	start time.Time
+
+	seen map[[16]byte]struct{} // dedup keys of the records counted
+	held int                   // records held in memory: dedup keys plus events resumed from a document
+
+	total, unmapped, unnormalized, dropped                int64
+	byDataset, byDomain, byControl, byMetric, byEventType map[string]int64
+	byMapping                                             map[[3]string]int64
+	first, last                                           time.Time
+	incidents                                             map[string]docIncident // by incident id
+	events                                                []eventEntry
+
+	// Lifecycle (wall clock).
+	dirty      bool      // changed since the last document was built
+	dirtySince time.Time // arrival of the oldest change not yet in a document
+	lastUpdate time.Time // arrival of the newest record
+	written    bool      // a document exists (built by this process, or resumed from the directory)
+	inFlight   bool      // a document is being delivered: the state must not be released meanwhile
+}
+
+// eventEntry is one normalized event, encoded, with its sort key.
+type eventEntry struct {
+	ts  int64
+	id  string
+	raw []byte
+}
+
+func newPeriodState(start time.Time) *periodState {
+	return &periodState{
+		start:       start,
+		seen:        map[[16]byte]struct{}{},
+		byDataset:   map[string]int64{},
+		byDomain:    map[string]int64{},
+		byControl:   map[string]int64{},
+		byMetric:    map[string]int64{},
+		byEventType: map[string]int64{},
+		byMapping:   map[[3]string]int64{},
+		incidents:   map[string]docIncident{},
+	}
+}
+
+func (p *periodState) touch(now time.Time) {
+	if !p.dirty {
+		p.dirty = true
+		p.dirtySince = now
+	}
+	p.lastUpdate = now
+}
+
+func (p *periodState) observeTime(t time.Time) {
+	if p.first.IsZero() || t.Before(p.first) {
+		p.first = t
+	}
+	if p.last.IsZero() || t.After(p.last) {
+		p.last = t
+	}
+}
+
+// recordTime is the record's own time (Timestamp), else its fetch time.
+func recordTime(lr plog.LogRecord) (time.Time, bool) {
+	if ts := lr.Timestamp(); ts != 0 {
+		return ts.AsTime(), true
+	}
+	if ts := lr.ObservedTimestamp(); ts != 0 {
+		return ts.AsTime(), true
+	}
+	return time.Time{}, false
+}
+
+func attrString(m pcommon.Map, key string) string {
+	if v, ok := m.Get(key); ok {
+		return v.AsString()
+	}
+	return ""
+}
+
+// dedupKey identifies a record within its period: dataset, o365.record.id and o365.event.type, so that a
+// redelivered record, the same snapshot item listed by every poll, and further updates of one alert count
+// once, while a snapshot item that changed counts once more under its change type. A record without an
+// id is identified by its content.
+func dedupKey(dataset string, lr plog.LogRecord) [16]byte {
+	h := fnv.New128a()
+	write := func(s string) {
+		var n [8]byte
+		binary.LittleEndian.PutUint64(n[:], uint64(len(s)))
+		_, _ = h.Write(n[:])
+		_, _ = h.Write([]byte(s))
+	}
+	attrs := lr.Attributes()
+	write(dataset)
+	if id := attrString(attrs, a.RecordID); id != "" {
+		write("id")
+		write(id)
+		write(attrString(attrs, a.EventType))
+	} else {
+		write("content")
+		write(lr.EventName())
+		var ts [8]byte
+		binary.LittleEndian.PutUint64(ts[:], uint64(lr.Timestamp()))
+		_, _ = h.Write(ts[:])
+		body, _ := json.Marshal(jsonValue(lr.Body()))
+		write(string(body))
+		at, _ := json.Marshal(jsonMap(attrs))
+		write(string(at))
+	}
+	var out [16]byte
+	copy(out[:], h.Sum(nil))
+	return out
+}
+
+// add counts one record (already known not to be a duplicate) into the period.
+func (p *periodState) add(dataset string, lr plog.LogRecord, at time.Time, includeEvents bool) {
+	attrs := lr.Attributes()
+	p.total++
+	p.byDataset[dataset]++
+	p.observeTime(at)
+	eventType := attrString(attrs, a.EventType)
+	if eventType == "" {
+		p.unnormalized++
+	} else {
+		p.byEventType[eventType]++
+		domain, control, metric := attrString(attrs, a.Domain), attrString(attrs, a.Control), attrString(attrs, a.Metric)
+		if domain == "" && control == "" && metric == "" {
+			p.unmapped++
+		} else {
+			if domain != "" {
+				p.byDomain[domain]++
+			}
+			if control != "" {
+				p.byControl[control]++
+			}
+			if metric != "" {
+				p.byMetric[metric]++
+			}
+			p.byMapping[[3]string{domain, control, metric}]++
+		}
+	}
+	if isIncident(dataset, lr) {
+		inc := incidentOf(lr)
+		p.incidents[inc.ID] = inc
+		return
+	}
+	if includeEvents && eventType != "" {
+		raw, err := json.Marshal(docEvent{
+			RecordID:   attrString(attrs, a.RecordID),
+			Timestamp:  formatTime(at),
+			EventName:  lr.EventName(),
+			Dataset:    dataset,
+			Attributes: jsonMap(attrs),
+		})
+		if err == nil { // jsonValue makes every value encodable
+			p.events = append(p.events, eventEntry{ts: at.UnixNano(), id: attrString(attrs, a.RecordID), raw: raw})
+		}
+	}
+}
+
+func isIncident(dataset string, lr plog.LogRecord) bool {
+	if lr.EventName() == a.EventIncidentCandidate {
+		return true
+	}
+	_, ok := lr.Attributes().Get(a.IncidentRule)
+	return ok && dataset == a.DatasetIncidentCandidates
+}
+
+// incidentOf reads an IncidentCandidate record's attributes (processor README, "IncidentCandidate
+// records").
+func incidentOf(lr plog.LogRecord) docIncident {
+	attrs := lr.Attributes()
+	inc := docIncident{
+		ID:          attrString(attrs, a.IncidentID),
+		Rule:        attrString(attrs, a.IncidentRule),
+		Severity:    attrString(attrs, a.IncidentSeverity),
+		Description: attrString(attrs, a.IncidentDescription),
+		Window: docTimeWindow{
+			Start: normalizeTime(attrString(attrs, a.IncidentWindowStart)),
+			End:   normalizeTime(attrString(attrs, a.IncidentWindowEnd)),
+		},
+		Entities: map[string]any{},
+		Evidence: docEvidence{RecordIDs: []string{}},
+	}
+	if inc.ID == "" {
+		inc.ID = attrString(attrs, a.RecordID)
+	}
+	if v, ok := attrs.Get(a.IncidentEntities); ok && v.Type() == pcommon.ValueTypeMap {
+		inc.Entities = jsonMap(v.Map())
+	}
+	if v, ok := attrs.Get(a.IncidentContext); ok && v.Type() == pcommon.ValueTypeMap && v.Map().Len() > 0 {
+		inc.Context = jsonMap(v.Map())
+	}
+	if v, ok := attrs.Get(a.IncidentRecordIDs); ok && v.Type() == pcommon.ValueTypeSlice {
+		for i := 0; i < v.Slice().Len(); i++ {
+			inc.Evidence.RecordIDs = append(inc.Evidence.RecordIDs, v.Slice().At(i).AsString())
+		}
+	}
+	sort.Strings(inc.Evidence.RecordIDs)
+	inc.Evidence.Count = int64(len(inc.Evidence.RecordIDs))
+	if v, ok := attrs.Get(a.IncidentRecordCount); ok && v.Type() == pcommon.ValueTypeInt {
+		inc.Evidence.Count = v.Int()
+	}
+	if v, ok := attrs.Get(a.IncidentDistinctCount); ok && v.Type() == pcommon.ValueTypeInt {
+		n := v.Int()
+		inc.DistinctCount = &n
+	}
+	inc.DistanceKm = finiteDouble(attrs, a.IncidentDistanceKm)
+	inc.SpeedKmh = finiteDouble(attrs, a.IncidentSpeedKmh)
+	return inc
+}
+
+func finiteDouble(m pcommon.Map, key string) *float64 {
+	v, ok := m.Get(key)
+	if !ok {
+		return nil
+	}
+	var f float64
+	switch v.Type() {
+	case pcommon.ValueTypeDouble:
+		f = v.Double()
+	case pcommon.ValueTypeInt:
+		f = float64(v.Int())
+	default:
+		return nil
+	}
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return nil
+	}
+	return &f
+}
+
+// normalizeTime re-formats an RFC 3339 time in the document's one format; anything else is kept as is.
+func normalizeTime(s string) string {
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return formatTime(t)
+	}
+	return s
+}
+
+// jsonMap converts attributes into JSON values (see jsonValue).
+func jsonMap(m pcommon.Map) map[string]any {
+	out := make(map[string]any, m.Len())
+	for k, v := range m.All() {
+		out[k] = jsonValue(v)
+	}
+	return out
+}
+
+// jsonValue converts a pdata value into a JSON value: strings, booleans, integers and doubles as such
+// (doubles that are not finite as the strings "NaN", "+Inf", "-Inf"), bytes as base64, slices as arrays,
+// maps as objects, empty as null.
+func jsonValue(v pcommon.Value) any {
+	switch v.Type() {
+	case pcommon.ValueTypeStr:
+		return v.Str()
+	case pcommon.ValueTypeBool:
+		return v.Bool()
+	case pcommon.ValueTypeInt:
+		return v.Int()
+	case pcommon.ValueTypeDouble:
+		f := v.Double()
+		switch {
+		case math.IsNaN(f):
+			return "NaN"
+		case math.IsInf(f, 1):
+			return "+Inf"
+		case math.IsInf(f, -1):
+			return "-Inf"
+		}
+		return f
+	case pcommon.ValueTypeBytes:
+		return v.Bytes().AsRaw() // encoding/json writes []byte as base64
+	case pcommon.ValueTypeSlice:
+		s := v.Slice()
+		out := make([]any, s.Len())
+		for i := 0; i < s.Len(); i++ {
+			out[i] = jsonValue(s.At(i))
+		}
+		return out
+	case pcommon.ValueTypeMap:
+		return jsonMap(v.Map())
+	default:
+		return nil
+	}
+}
+
+// build makes the period's document.
+func (p *periodState) build(key tenantKey, period time.Duration, includeEvents bool, generatedAt time.Time) document {
+	doc := document{
+		ExportVersion: ExportVersion,
+		DocumentID:    documentID(key, p.start, period),
+		Tenant:        docTenant{ID: key.id, Name: key.name},
+		Period: docPeriod{
+			Start:    formatTime(p.start),
+			End:      formatTime(p.start.Add(period)),
+			Duration: isoDuration(period),
+		},
+		Records: docRecords{
+			Total:        p.total,
+			ByDataset:    p.byDataset,
+			Unmapped:     p.unmapped,
+			Unnormalized: p.unnormalized,
+			Dropped:      p.dropped,
+		},
+		Counts: docCounts{
+			ByDomain:    p.byDomain,
+			ByControl:   p.byControl,
+			ByMetric:    p.byMetric,
+			ByEventType: p.byEventType,
+			ByMapping:   make([]docMapping, 0, len(p.byMapping)),
+		},
+		IncidentCandidates: make([]docIncident, 0, len(p.incidents)),
+	}
+	if !p.first.IsZero() {
+		doc.TimeRange = docTimeRange{First: formatTime(p.first), Last: formatTime(p.last)}
+	} else { // only dropped records: the period itself
+		doc.TimeRange = docTimeRange{First: doc.Period.Start, Last: doc.Period.Start}
+	}
+	for k, n := range p.byMapping {
+		doc.Counts.ByMapping = append(doc.Counts.ByMapping, docMapping{Domain: k[0], Control: k[1], Metric: k[2], Count: n})
+	}
+	sort.Slice(doc.Counts.ByMapping, func(i, j int) bool {
+		x, y := doc.Counts.ByMapping[i], doc.Counts.ByMapping[j]
+		return strings.Join([]string{x.Domain, x.Control, x.Metric}, "\x00") < strings.Join([]string{y.Domain, y.Control, y.Metric}, "\x00")
+	})
+	for _, inc := range p.incidents {
+		doc.IncidentCandidates = append(doc.IncidentCandidates, inc)
+	}
+	sort.Slice(doc.IncidentCandidates, func(i, j int) bool {
+		x, y := doc.IncidentCandidates[i], doc.IncidentCandidates[j]
+		if x.Window.Start != y.Window.Start {
+			return x.Window.Start < y.Window.Start
+		}
+		if x.Window.End != y.Window.End {
+			return x.Window.End < y.Window.End
+		}
+		if x.Rule != y.Rule {
+			return x.Rule < y.Rule
+		}
+		return x.ID < y.ID
+	})
+	if includeEvents {
+		slices.SortFunc(p.events, func(x, y eventEntry) int {
+			switch {
+			case x.ts != y.ts:
+				if x.ts < y.ts {
+					return -1
+				}
+				return 1
+			case x.id != y.id:
+				return strings.Compare(x.id, y.id)
+			}
+			return strings.Compare(string(x.raw), string(y.raw))
+		})
+		events := make([]json.RawMessage, len(p.events))
+		for i, e := range p.events {
+			events[i] = e.raw
+		}
+		doc.Events = &events
+	}
+	if !generatedAt.IsZero() {
+		doc.GeneratedAt = formatTime(generatedAt)
+	}
+	return doc
+}
+
+// documentID names a tenant's document of one period, whatever its content: the tenant id (else its
+// name), the period start and the period length, e.g. "1111…/2024-03-13T11:00:00Z/PT1H".
+func documentID(key tenantKey, start time.Time, period time.Duration) string {
+	tenant := key.id
+	if tenant == "" {
+		tenant = key.name
+	}
+	return tenant + "/" + formatTime(start) + "/" + isoDuration(period)
+}
+
+// resume makes a period's starting point from its document written earlier (after a restart, or after
+// its state was released): counts, incidents and events continue; the dedup keys are not in the
+// document, so a record counted before is counted again if it is delivered again.
+func resume(doc *document, start time.Time) *periodState {
+	p := newPeriodState(start)
+	p.total = doc.Records.Total
+	p.unmapped = doc.Records.Unmapped
+	p.unnormalized = doc.Records.Unnormalized
+	p.dropped = doc.Records.Dropped
+	addAll := func(dst, src map[string]int64) {
+		for k, v := range src {
+			dst[k] += v
+		}
+	}
+	addAll(p.byDataset, doc.Records.ByDataset)
+	addAll(p.byDomain, doc.Counts.ByDomain)
+	addAll(p.byControl, doc.Counts.ByControl)
+	addAll(p.byMetric, doc.Counts.ByMetric)
+	addAll(p.byEventType, doc.Counts.ByEventType)
+	for _, m := range doc.Counts.ByMapping {
+		p.byMapping[[3]string{m.Domain, m.Control, m.Metric}] += m.Count
+	}
+	if doc.Records.Total > 0 {
+		if t, err := time.Parse(time.RFC3339Nano, doc.TimeRange.First); err == nil {
+			p.observeTime(t)
+		}
+		if t, err := time.Parse(time.RFC3339Nano, doc.TimeRange.Last); err == nil {
+			p.observeTime(t)
+		}
+	}
+	for _, inc := range doc.IncidentCandidates {
+		if inc.Entities == nil {
+			inc.Entities = map[string]any{}
+		}
+		if inc.Evidence.RecordIDs == nil {
+			inc.Evidence.RecordIDs = []string{}
+		}
+		p.incidents[inc.ID] = inc
+	}
+	if doc.Events != nil {
+		for _, raw := range *doc.Events {
+			var head struct {
+				RecordID  string `json:"record_id"`
+				Timestamp string `json:"timestamp"`
+			}
+			if json.Unmarshal(raw, &head) != nil {
+				continue
+			}
+			t, _ := time.Parse(time.RFC3339Nano, head.Timestamp)
+			p.events = append(p.events, eventEntry{ts: t.UnixNano(), id: head.RecordID, raw: raw})
+		}
+		p.held += len(p.events)
+	}
+	p.written = true
+	return p
+}
