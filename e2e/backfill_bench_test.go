@@ -1,0 +1,181 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/otelcol-o365/otelcol-o365/internal/graphsim"
+	"github.com/otelcol-o365/otelcol-o365/internal/graphsim/graphsimtest"
+)
+
+// BenchmarkDistributionBackfill runs the built distribution against a simulator holding 1M sign-ins
+// (no latency, no rate limit: the collector's own cost) into the file exporter, and reports wall time,
+// records/s, peak RSS and CPU seconds per 100k records of the collector process. Run with
+// `-benchtime 1x` (make bench does): one backfill is one measurement. O365_BENCH_RECORDS overrides the
+// size.
+func BenchmarkDistributionBackfill(b *testing.B) {
+	records := 1_000_000
+	if v := os.Getenv("O365_BENCH_RECORDS"); v != "" {
+		records, _ = strconv.Atoi(v)
+	}
+	sim := graphsimtest.Start(b, graphsim.Config{Seed: 41, Tenants: []graphsim.Tenant{
+		graphsimtest.Tenant(1, map[string]graphsim.DatasetSpec{"signins": {Count: records, Span: 24 * time.Hour}}),
+	}})
+	b.Setenv("E2E_SECRET", graphsimtest.Secret)
+	for b.Loop() {
+		res := runBackfill(b, sim, records)
+		b.ReportMetric(res.wall.Seconds(), "wall_s")
+		b.ReportMetric(float64(records)/res.wall.Seconds(), "records/s")
+		b.ReportMetric(float64(res.maxRSS)/(1<<20), "peak_rss_MiB")
+		b.ReportMetric(res.cpu.Seconds()/float64(records)*100_000, "cpu_s/100k")
+	}
+}
+
+type backfillResult struct {
+	wall   time.Duration
+	cpu    time.Duration
+	maxRSS int64 // bytes
+}
+
+func runBackfill(b *testing.B, sim *graphsimtest.Sim, records int) backfillResult {
+	dir := b.TempDir()
+	out := filepath.Join(dir, "records.json")
+	metricsPort := freePort(b)
+	cfg := fmt.Sprintf(`
+extensions:
+  sql_storage:
+    path: %[1]s/state.db
+receivers:
+  o365:
+    storage: sql_storage
+    poll_interval: 1h
+    initial_lookback: 25h
+    max_concurrent_requests: %[7]d
+    graph_endpoint: %[2]s
+    authority_host: %[2]s/
+    rate_limits:
+      reports: { tenant_requests: 10000, app_requests: 10000, window: 1s }
+    http:
+      tls:
+        ca_file: %[3]s
+    tenants:%[4]s
+        datasets:
+          signins: { kinds: [interactive] }
+exporters:
+  file:
+    path: %[5]s
+service:
+  extensions: [sql_storage]
+  telemetry:
+    metrics:
+      level: basic
+      readers:
+        - pull:
+            exporter:
+              prometheus:
+                host: 127.0.0.1
+                port: %[6]d
+  pipelines:
+    logs:
+      receivers: [o365]
+      exporters: [file]
+`, dir, sim.URL(), sim.CAFile, simTenantYAML(1), out, metricsPort, concurrency())
+	cfgPath := filepath.Join(dir, "config.yaml")
+	require.NoError(b, os.WriteFile(cfgPath, []byte(cfg), 0o600))
+
+	start := time.Now()
+	cmd := exec.Command(distribution(b), "--config", cfgPath)
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	require.NoError(b, cmd.Start())
+	deadline := time.Now().Add(30 * time.Minute)
+	for acceptedRecords(metricsPort) < records {
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			b.Fatalf("backfill did not finish; output:\n%s", logs.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	wall := time.Since(start)
+	require.NoError(b, cmd.Process.Signal(syscall.SIGTERM))
+	_ = cmd.Wait()
+	usage := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	require.Equal(b, records, countRecords(b, out), "every record exactly once in the file")
+	return backfillResult{
+		wall:   wall,
+		cpu:    time.Duration(usage.Utime.Nano() + usage.Stime.Nano()),
+		maxRSS: usage.Maxrss * 1024,
+	}
+}
+
+// acceptedRecords reads otelcol_receiver_accepted_log_records from the collector's Prometheus endpoint.
+func acceptedRecords(port int) int {
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	total := 0.0
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "otelcol_receiver_accepted_log_records") {
+			f := strings.Fields(line)
+			v, _ := strconv.ParseFloat(f[len(f)-1], 64)
+			total += v
+		}
+	}
+	return int(total)
+}
+
+// countRecords counts the records in a file exporter's output without decoding it.
+func countRecords(tb testing.TB, path string) int {
+	f, err := os.Open(path)
+	require.NoError(tb, err)
+	defer f.Close()
+	n := 0
+	buf := make([]byte, 1<<20)
+	key := []byte(`"o365.record.id"`)
+	var carry []byte
+	for {
+		k, err := f.Read(buf)
+		chunk := append(carry, buf[:k]...)
+		n += bytes.Count(chunk, key)
+		if len(chunk) >= len(key) {
+			carry = append([]byte(nil), chunk[len(chunk)-len(key)+1:]...)
+		}
+		if err == io.EOF {
+			return n
+		}
+		require.NoError(tb, err)
+	}
+}
+
+func freePort(tb testing.TB) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(tb, err)
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// concurrency is O365_BENCH_CONCURRENCY or the receiver's default (4).
+func concurrency() int {
+	if v, err := strconv.Atoi(os.Getenv("O365_BENCH_CONCURRENCY")); err == nil {
+		return v
+	}
+	return 4
+}

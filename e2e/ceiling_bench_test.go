@@ -1,0 +1,107 @@
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/otelcol-o365/otelcol-o365/internal/graphsim"
+	"github.com/otelcol-o365/otelcol-o365/internal/graphsim/graphsimtest"
+)
+
+// BenchmarkDistributionAtGraphCeiling runs the distribution — receiver, o365_mapping, o365_export and
+// the file exporter — for 25 tenants on one app registration against a simulator that enforces Graph's
+// documented limits for sign-ins (5 requests per 10 s per tenant, 122 per 10 s per app): the app-wide
+// ceiling of ~12k records/s binds. It reports the share of that ceiling served, records/s, and the
+// collector's CPU as a share of one core over the measured minute. `-benchtime 1x`.
+func BenchmarkDistributionAtGraphCeiling(b *testing.B) {
+	const tenants = 25
+	var specs []graphsim.Tenant
+	var tenantYAML strings.Builder
+	for n := 1; n <= tenants; n++ {
+		specs = append(specs, graphsimtest.Tenant(n, map[string]graphsim.DatasetSpec{"signins": {Count: 400_000, Span: 24 * time.Hour}}))
+		tenantYAML.WriteString(simTenantYAML(n) + `
+        datasets: { signins: { kinds: [interactive] } }`)
+	}
+	sim := graphsimtest.Start(b, graphsim.Config{Seed: 81, Tenants: specs, RateLimits: graphsim.RateLimits{Enforce: true}})
+	b.Setenv("E2E_SECRET", graphsimtest.Secret)
+	for b.Loop() {
+		dir := b.TempDir()
+		metricsPort := freePort(b)
+		cfg := fmt.Sprintf(`
+extensions:
+  sql_storage:
+    path: %[1]s/state.db
+receivers:
+  o365:
+    storage: sql_storage
+    poll_interval: 1h
+    initial_lookback: 25h
+    graph_endpoint: %[2]s
+    authority_host: %[2]s/
+    http:
+      tls:
+        ca_file: %[3]s
+    tenants:%[4]s
+processors:
+  o365_mapping: {}
+exporters:
+  file:
+    path: %[1]s/normalized.json
+  o365_export:
+    directory: { path: %[1]s/export }
+service:
+  extensions: [sql_storage]
+  telemetry:
+    logs: { level: warn }
+    metrics:
+      level: basic
+      readers:
+        - pull: { exporter: { prometheus: { host: 127.0.0.1, port: %[5]d } } }
+  pipelines:
+    logs:
+      receivers: [o365]
+      processors: [o365_mapping]
+      exporters: [file, o365_export]
+`, dir, sim.URL(), sim.CAFile, tenantYAML.String(), metricsPort)
+		cfgPath := filepath.Join(dir, "config.yaml")
+		require.NoError(b, os.WriteFile(cfgPath, []byte(cfg), 0o600))
+		col := exec.Command(distribution(b), "--config", cfgPath)
+		var out bytes.Buffer
+		col.Stdout, col.Stderr = &out, &out
+		require.NoError(b, col.Start())
+
+		time.Sleep(30 * time.Second) // tokens, the first bursts of every tenant
+		start, cpu0 := time.Now(), processCPU(b, col.Process.Pid)
+		time.Sleep(60 * time.Second)
+		end, cpu := time.Now(), processCPU(b, col.Process.Pid)-cpu0
+		_ = col.Process.Signal(syscall.SIGTERM)
+		_ = col.Wait()
+
+		served, requests := 0, 0
+		for _, req := range sim.Requests() {
+			if req.Status == http.StatusOK && !req.At.Before(start) && req.At.Before(end) {
+				served += req.Records
+				requests++
+			}
+		}
+		wall := end.Sub(start).Seconds()
+		st := sim.Stats()
+		b.ReportMetric(float64(requests)/wall/12.2*100, "app_budget_%")
+		b.ReportMetric(float64(served)/wall, "records/s")
+		b.ReportMetric(cpu.Seconds()/wall*100, "cpu_%_of_one_core")
+		b.ReportMetric(float64(st.Throttled), "throttled")
+		if st.Throttled > 0 || st.Violations > 0 {
+			b.Errorf("%d 429s, %d Retry-After violations; collector output:\n%s", st.Throttled, st.Violations, out.String())
+		}
+	}
+}
