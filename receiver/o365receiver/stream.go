@@ -363,6 +363,9 @@ func (s *eventStream) prepare(records plog.LogRecordSlice, fetched time.Time, q 
 	onPage := make(map[checkpoint.Key]struct{}, records.Len())
 	var newest time.Time
 	duplicates := 0
+	// A record older than the dedup horizon comes from Graph serving a page again (a nextLink loop, a
+	// broken order) after its keys were pruned: it was emitted already.
+	horizon := s.cp.Horizon(s.r.cfg.Lookback)
 	records.RemoveIf(func(lr plog.LogRecord) bool {
 		body := lr.Body().Map()
 		id := stringField(body, "id")
@@ -378,7 +381,7 @@ func (s *eventStream) prepare(records plog.LogRecordSlice, fetched time.Time, q 
 			}
 		}
 		key := s.dedupKey(id, body)
-		if _, dup := onPage[key]; dup || s.cp.Seen(key) {
+		if _, dup := onPage[key]; dup || s.cp.Seen(key) || (timeErr == nil && at.Before(horizon)) {
 			duplicates++
 			return true
 		}

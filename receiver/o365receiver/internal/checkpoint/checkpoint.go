@@ -184,12 +184,22 @@ func (s *Stream) Commit(ctx context.Context, keys []Key, newest, advance time.Ti
 	return s.Flush(ctx)
 }
 
+// Horizon is watermark − lookback (zero before the first watermark): the dedup keys of older records
+// are forgotten, so a record older than this must not be emitted again — it was emitted already, or it
+// lies beyond the lookback that no query reaches any more.
+func (s *Stream) Horizon(lookback time.Duration) time.Time {
+	if s.state.Watermark.IsZero() {
+		return time.Time{}
+	}
+	return s.state.Watermark.Add(-lookback)
+}
+
 // prune forgets chunks whose newest record is older than watermark − lookback.
 func (s *Stream) prune(lookback time.Duration) {
-	if s.state.Watermark.IsZero() {
+	horizon := s.Horizon(lookback)
+	if horizon.IsZero() {
 		return
 	}
-	horizon := s.state.Watermark.Add(-lookback)
 	kept := s.state.Chunks[:0]
 	for _, c := range s.state.Chunks {
 		if !c.Newest.Before(horizon) {
