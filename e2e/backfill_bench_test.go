@@ -5,10 +5,8 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -18,6 +16,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/otelcol-o365/otelcol-o365/e2e/internal/proctest"
 	"github.com/otelcol-o365/otelcol-o365/internal/graphsim"
 	"github.com/otelcol-o365/otelcol-o365/internal/graphsim/graphsimtest"
 )
@@ -54,7 +53,7 @@ type backfillResult struct {
 func runBackfill(b *testing.B, sim *graphsimtest.Sim, records int) backfillResult {
 	dir := b.TempDir()
 	out := filepath.Join(dir, "records.json")
-	metricsPort := freePort(b)
+	metricsPort := proctest.FreePort(b)
 	cfg := fmt.Sprintf(`
 extensions:
   sql_storage:
@@ -94,26 +93,20 @@ service:
       receivers: [o365]
       exporters: [file]
 `, dir, sim.URL(), sim.CAFile, simTenantYAML(1), out, metricsPort, concurrency())
-	cfgPath := filepath.Join(dir, "config.yaml")
-	require.NoError(b, os.WriteFile(cfgPath, []byte(cfg), 0o600))
+	cfgPath := proctest.WriteFile(b, filepath.Join(dir, "config.yaml"), cfg)
 
 	start := time.Now()
-	cmd := exec.Command(distribution(b), "--config", cfgPath)
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	require.NoError(b, cmd.Start())
+	col := proctest.StartCollector(b, nil, "--config", cfgPath)
 	deadline := time.Now().Add(30 * time.Minute)
 	for acceptedRecords(metricsPort) < records {
 		if time.Now().After(deadline) {
-			_ = cmd.Process.Kill()
-			b.Fatalf("backfill did not finish; output:\n%s", logs.String())
+			b.Fatalf("backfill did not finish; output:\n%s", proctest.Tail(col.Out.String(), 16<<10))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	wall := time.Since(start)
-	require.NoError(b, cmd.Process.Signal(syscall.SIGTERM))
-	_ = cmd.Wait()
-	usage := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	col.Stop(b)
+	usage := col.Cmd.ProcessState.SysUsage().(*syscall.Rusage)
 	require.Equal(b, records, countRecords(b, out), "every record exactly once in the file")
 	return backfillResult{
 		wall:   wall,
@@ -163,13 +156,6 @@ func countRecords(tb testing.TB, path string) int {
 		}
 		require.NoError(tb, err)
 	}
-}
-
-func freePort(tb testing.TB) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(tb, err)
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // concurrency is O365_BENCH_CONCURRENCY or the receiver's default (4).

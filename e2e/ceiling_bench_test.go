@@ -1,19 +1,14 @@
 package e2e
 
 import (
-	"bytes"
 	"fmt"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/require"
-
+	"github.com/otelcol-o365/otelcol-o365/e2e/internal/proctest"
 	"github.com/otelcol-o365/otelcol-o365/internal/graphsim"
 	"github.com/otelcol-o365/otelcol-o365/internal/graphsim/graphsimtest"
 )
@@ -36,7 +31,7 @@ func BenchmarkDistributionAtGraphCeiling(b *testing.B) {
 	b.Setenv("E2E_SECRET", graphsimtest.Secret)
 	for b.Loop() {
 		dir := b.TempDir()
-		metricsPort := freePort(b)
+		metricsPort := proctest.FreePort(b)
 		cfg := fmt.Sprintf(`
 extensions:
   sql_storage:
@@ -73,19 +68,14 @@ service:
       processors: [o365_mapping]
       exporters: [file, o365_export]
 `, dir, sim.URL(), sim.CAFile, tenantYAML.String(), metricsPort)
-		cfgPath := filepath.Join(dir, "config.yaml")
-		require.NoError(b, os.WriteFile(cfgPath, []byte(cfg), 0o600))
-		col := exec.Command(distribution(b), "--config", cfgPath)
-		var out bytes.Buffer
-		col.Stdout, col.Stderr = &out, &out
-		require.NoError(b, col.Start())
+		cfgPath := proctest.WriteFile(b, filepath.Join(dir, "config.yaml"), cfg)
+		col := proctest.StartCollector(b, nil, "--config", cfgPath)
 
 		time.Sleep(30 * time.Second) // tokens, the first bursts of every tenant
-		start, cpu0 := time.Now(), processCPU(b, col.Process.Pid)
+		start, cpu0 := time.Now(), col.CPU(b)
 		time.Sleep(60 * time.Second)
-		end, cpu := time.Now(), processCPU(b, col.Process.Pid)-cpu0
-		_ = col.Process.Signal(syscall.SIGTERM)
-		_ = col.Wait()
+		end, cpu := time.Now(), col.CPU(b)-cpu0
+		col.Stop(b)
 
 		served, requests := 0, 0
 		for _, req := range sim.Requests() {
@@ -101,7 +91,7 @@ service:
 		b.ReportMetric(cpu.Seconds()/wall*100, "cpu_%_of_one_core")
 		b.ReportMetric(float64(st.Throttled), "throttled")
 		if st.Throttled > 0 || st.Violations > 0 {
-			b.Errorf("%d 429s, %d Retry-After violations; collector output:\n%s", st.Throttled, st.Violations, out.String())
+			b.Errorf("%d 429s, %d Retry-After violations; collector output:\n%s", st.Throttled, st.Violations, proctest.Tail(col.Out.String(), 16<<10))
 		}
 	}
 }

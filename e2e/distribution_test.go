@@ -3,94 +3,28 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
-
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/plog"
 
+	"github.com/otelcol-o365/otelcol-o365/e2e/internal/proctest"
 	"github.com/otelcol-o365/otelcol-o365/internal/graphsim/graphsimtest"
 )
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
-// distribution returns the otelcol-o365 binary: $OTELCOL_O365_BIN (set by `make test` after `make
-// build`), or one built here with ocb so that `go test ./...` alone tests the real distribution too.
-func distribution(t testing.TB) string {
+// startCollector runs the distribution with the given YAML config and waits until its pipelines run;
+// it is stopped at cleanup.
+func startCollector(t *testing.T, config string) *proctest.Proc {
 	t.Helper()
-	if p := os.Getenv("OTELCOL_O365_BIN"); p != "" {
-		return p
-	}
-	buildOnce.Do(func() {
-		out, err := os.MkdirTemp("", "otelcol-o365-e2e")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		cmd := exec.Command("go", "run", "go.opentelemetry.io/collector/cmd/builder@v0.161.0",
-			"--config", "builder-config.yaml", "--output-path", out)
-		cmd.Dir = ".."
-		if log, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("ocb build failed: %v\n%s", err, log)
-			return
-		}
-		binPath = filepath.Join(out, "otelcol-o365")
-	})
-	require.NoError(t, buildErr)
-	return binPath
-}
-
-// collector is a running otelcol-o365 process.
-type collector struct {
-	cmd    *exec.Cmd
-	output *bytes.Buffer
-}
-
-// startCollector runs the distribution with the given YAML config; it is stopped at cleanup.
-func startCollector(t *testing.T, config string) *collector {
-	t.Helper()
-	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "config.yaml")
-	require.NoError(t, os.WriteFile(cfgPath, []byte(config), 0o600))
-	c := &collector{cmd: exec.Command(distribution(t), "--config", cfgPath), output: new(bytes.Buffer)}
-	c.cmd.Stdout, c.cmd.Stderr = c.output, c.output
-	require.NoError(t, c.cmd.Start())
-	t.Cleanup(func() {
-		c.stop(t)
-		if t.Failed() {
-			t.Logf("collector output:\n%s", c.output.String())
-		}
-	})
+	cfgPath := proctest.WriteFile(t, filepath.Join(t.TempDir(), "config.yaml"), config)
+	c := proctest.StartCollector(t, nil, "--config", cfgPath)
+	c.WaitReady(t)
 	return c
-}
-
-func (c *collector) stop(t *testing.T) {
-	if c.cmd.ProcessState != nil {
-		return
-	}
-	_ = c.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- c.cmd.Wait() }()
-	select {
-	case <-done:
-	case <-time.After(20 * time.Second):
-		_ = c.cmd.Process.Kill()
-		<-done
-		t.Errorf("collector did not stop within 20 s of SIGTERM")
-	}
 }
 
 // readRecordIDs parses a file exporter's OTLP JSON lines and returns o365.record.id by dataset.

@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/plog"
 
+	"github.com/otelcol-o365/otelcol-o365/e2e/internal/proctest"
 	"github.com/otelcol-o365/otelcol-o365/exporter/o365exportexporter"
 	"github.com/otelcol-o365/otelcol-o365/internal/graphsim"
 	"github.com/otelcol-o365/otelcol-o365/internal/graphsim/graphsimtest"
@@ -56,7 +57,7 @@ func TestForwardToSecondCollector(t *testing.T) {
 
 	dir := t.TempDir()
 	path := func(name string) string { return filepath.Join(dir, name) }
-	rawPort, normPort, summaryPort := freePort(t), freePort(t), freePort(t)
+	rawPort, normPort, summaryPort := proctest.FreePort(t), proctest.FreePort(t), proctest.FreePort(t)
 
 	// The backend: a second otelcol-o365 with an OTLP receiver per stream and a file exporter each.
 	startCollector(t, fmt.Sprintf(`
@@ -179,10 +180,17 @@ service:
 	// The summary route answers while the collector runs.
 	summary := getSummary(t, fmt.Sprintf("http://127.0.0.1:%d/export/summary?tenant_id=tenant1", summaryPort))
 
+	// The backend catches up with the first collector while both run: a batch still in its retry
+	// back-off when the first collector stops would be dropped (the sending queue is in memory here).
+	waitForRecords(t, path("backend-raw.json"), func(got map[string][]string) bool { return total(got) >= total(readRecordIDs(t, path("raw.json"))) })
+	waitForRecords(t, path("backend-normalized.json"), func(got map[string][]string) bool {
+		return total(got) >= total(readRecordIDs(t, path("normalized.json")))
+	})
+
 	// Stop the first collector: its OTLP queues drain into the backend and o365_export writes the
 	// period still open.
-	first.stop(t)
-	require.Equal(t, 0, first.cmd.ProcessState.ExitCode(), "the first collector exits cleanly")
+	first.Stop(t)
+	require.Equal(t, 0, first.ExitCode(), "the first collector exits cleanly")
 
 	// The backend received exactly what the first collector wrote, raw and normalized.
 	firstRaw := readRecords(t, path("raw.json"))

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"net/http"
 	"os"
@@ -11,14 +10,13 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/otelcol-o365/otelcol-o365/e2e/internal/proctest"
 	"github.com/otelcol-o365/otelcol-o365/internal/graphsim"
 	"github.com/otelcol-o365/otelcol-o365/internal/graphsim/graphsimtest"
 )
@@ -74,14 +72,11 @@ func runScaling(b *testing.B, simBin string, tenants int) scalingResult {
 	simCfg := filepath.Join(dir, "sim.yaml")
 	require.NoError(b, os.WriteFile(simCfg, raw, 0o600))
 	ca := filepath.Join(dir, "ca.pem")
-	sim := exec.Command(simBin, "-config", simCfg, "-ca-out", ca)
-	simOut := &syncBuffer{}
-	sim.Stdout, sim.Stderr = simOut, simOut
-	require.NoError(b, sim.Start())
-	defer func() { _ = sim.Process.Kill(); _ = sim.Wait() }()
-	simURL := waitForSimURL(b, simOut)
+	sim := proctest.Start(b, nil, simBin, "-config", simCfg, "-ca-out", ca)
+	defer sim.Kill(b)
+	simURL := waitForSimURL(b, sim.Out)
 
-	metricsPort, pprofPort := freePort(b), freePort(b)
+	metricsPort, pprofPort := proctest.FreePort(b), proctest.FreePort(b)
 	config := fmt.Sprintf(`
 extensions:
   pprof:
@@ -117,35 +112,30 @@ service:
       receivers: [o365]
       exporters: [debug]
 `, simURL, ca, tenantYAML.String(), metricsPort, scalingPollInterval, pprofPort)
-	cfgPath := filepath.Join(dir, "config.yaml")
-	require.NoError(b, os.WriteFile(cfgPath, []byte(config), 0o600))
-	b.Setenv("E2E_SECRET", graphsimtest.Secret)
-	col := exec.Command(distribution(b), "--config", cfgPath)
-	var colOut bytes.Buffer
-	col.Stdout, col.Stderr = &colOut, &colOut
-	require.NoError(b, col.Start())
-	defer func() { _ = col.Process.Signal(syscall.SIGTERM); _ = col.Wait() }()
+	cfgPath := proctest.WriteFile(b, filepath.Join(dir, "config.yaml"), config)
+	col := proctest.StartCollector(b, []string{"E2E_SECRET=" + graphsimtest.Secret}, "--config", cfgPath)
+	defer col.Stop(b)
 
 	// Every tenant's first poll: 20 + 10 sign-ins and audits, 5 roles, 20 MFA users + 1 summary.
 	want := tenants * (20 + 10 + 5 + 20 + 1)
 	deadline := time.Now().Add(10 * time.Minute)
 	for acceptedRecords(metricsPort) < want {
 		if time.Now().After(deadline) {
-			b.Fatalf("first poll cycle did not complete (%d of %d records); collector output:\n%s", acceptedRecords(metricsPort), want, colOut.String())
+			b.Fatalf("first poll cycle did not complete (%d of %d records); collector output:\n%s", acceptedRecords(metricsPort), want, proctest.Tail(col.Out.String(), 16<<10))
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	rss := processRSS(b, col.Process.Pid)
+	rss := col.RSS()
 	goroutines := goroutineCount(b, pprofPort)
-	cpu0 := processCPU(b, col.Process.Pid)
+	cpu0 := col.CPU(b)
 	time.Sleep(scalingPollInterval) // one more cycle: every stream polls once more
-	cpu := processCPU(b, col.Process.Pid) - cpu0
+	cpu := col.CPU(b) - cpu0
 	return scalingResult{rssMiB: float64(rss) / (1 << 20), goroutines: goroutines, cycleCPU: cpu}
 }
 
 var simURLPattern = regexp.MustCompile(`serving Graph and the token endpoint on (https://\S+)`)
 
-func waitForSimURL(b *testing.B, out *syncBuffer) string {
+func waitForSimURL(b *testing.B, out *proctest.Buffer) string {
 	for range 100 {
 		if m := simURLPattern.FindStringSubmatch(out.String()); m != nil {
 			return m[1]
@@ -154,32 +144,6 @@ func waitForSimURL(b *testing.B, out *syncBuffer) string {
 	}
 	b.Fatalf("the simulator did not start: %s", out.String())
 	return ""
-}
-
-// processRSS reads VmRSS from /proc.
-func processRSS(tb testing.TB, pid int) int64 {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	require.NoError(tb, err)
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-			kb, _ := strconv.ParseInt(strings.Fields(v)[0], 10, 64)
-			return kb * 1024
-		}
-	}
-	tb.Fatal("no VmRSS")
-	return 0
-}
-
-// processCPU reads user + system CPU time from /proc/<pid>/stat (clock ticks of 1/100 s).
-func processCPU(tb testing.TB, pid int) time.Duration {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	require.NoError(tb, err)
-	fields := strings.Fields(string(raw[bytes.LastIndexByte(raw, ')')+2:]))
-	utime, _ := strconv.ParseInt(fields[11], 10, 64)
-	stime, _ := strconv.ParseInt(fields[12], 10, 64)
-	return time.Duration(utime+stime) * 10 * time.Millisecond
 }
 
 // goroutineCount reads the total from the pprof extension's goroutine profile.
@@ -191,22 +155,4 @@ func goroutineCount(tb testing.TB, port int) int {
 	n, err := strconv.Atoi(strings.TrimSpace(line[strings.LastIndex(line, " ")+1:]))
 	require.NoError(tb, err, line)
 	return n
-}
-
-// syncBuffer is a bytes.Buffer safe for a child process's output and concurrent reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
 }

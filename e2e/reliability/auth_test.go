@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/otelcol-o365/otelcol-o365/e2e/internal/proctest"
 	"github.com/otelcol-o365/otelcol-o365/internal/graphsim"
 	"github.com/otelcol-o365/otelcol-o365/internal/graphsim/graphsimtest"
 	"github.com/otelcol-o365/otelcol-o365/receiver/o365receiver"
@@ -176,7 +177,7 @@ func TestAuthSecretRotation(t *testing.T) {
 	dir := t.TempDir()
 	secretFile := filepath.Join(dir, "secret")
 	config := func(epoch int, secretRef string) string {
-		return writeFile(t, filepath.Join(dir, fmt.Sprintf("config-%d.yaml", epoch)), fmt.Sprintf(`
+		return proctest.WriteFile(t, filepath.Join(dir, fmt.Sprintf("config-%d.yaml", epoch)), fmt.Sprintf(`
 extensions:
   sql_storage:
     path: %[1]s/state.db
@@ -225,11 +226,11 @@ service:
 		sim.RotateSecret(tenant, graphsimtest.ClientID, secret)
 		sim.RevokeTokens(tenant) // a rotation does not end tokens already issued; revoking makes it bite now
 	}
-	waitLog := func(p *proc, msg, contains string, after int) {
+	waitLog := func(p *proctest.Proc, msg, contains string, after int) {
 		t.Helper()
 		require.Eventually(t, func() bool {
-			for _, l := range logLines(p.out.String(), msg) {
-				if strings.Contains(fmt.Sprint(l), contains) && len(logLines(p.out.String(), msg)) > after {
+			for _, l := range logLines(p.Out.String(), msg) {
+				if strings.Contains(fmt.Sprint(l), contains) && len(logLines(p.Out.String(), msg)) > after {
 					return true
 				}
 			}
@@ -239,39 +240,39 @@ service:
 	secrets := []string{graphsimtest.Secret, "rotated-1~" + strings.Repeat("x", 30), "rotated-2~" + strings.Repeat("y", 30)}
 
 	// Run 0: the secret from the environment.
-	p := startProc(t, []string{"RELIABILITY_SECRET=" + secrets[0]}, "--config", config(0, "${env:RELIABILITY_SECRET}"))
+	p := proctest.StartCollector(t, []string{"RELIABILITY_SECRET=" + secrets[0]}, "--config", config(0, "${env:RELIABILITY_SECRET}"))
 	sink.ledger.waitUnique(t, len(want)/4, 2*time.Minute)
 	rotate(secrets[1])
 	waitLog(p, "Poll failed", "AADSTS7000215", 0)
 	stalled := sink.ledger.unique()
-	p.stop(t)
-	require.Equal(t, 0, p.cmd.ProcessState.ExitCode())
-	failure := logLines(p.out.String(), "Poll failed")
+	p.Stop(t)
+	require.Equal(t, 0, p.ExitCode())
+	failure := logLines(p.Out.String(), "Poll failed")
 	require.NotEmpty(t, failure)
 	assert.Contains(t, fmt.Sprint(failure[len(failure)-1]["error"]), "Invalid client secret provided")
 	assert.Equal(t, "auth", failure[len(failure)-1]["kind"])
 
 	// Run 1: restarted with the new secret in its environment; then the secret moves to a file.
-	p = startProc(t, []string{"RELIABILITY_SECRET=" + secrets[1]}, "--config", config(1, "${env:RELIABILITY_SECRET}"))
+	p = proctest.StartCollector(t, []string{"RELIABILITY_SECRET=" + secrets[1]}, "--config", config(1, "${env:RELIABILITY_SECRET}"))
 	sink.ledger.waitUnique(t, stalled+1, time.Minute)
-	require.NotEmpty(t, logLines(p.out.String(), "Resuming the stream from its stored position"), "run 1 resumes")
-	p.stop(t)
+	require.NotEmpty(t, logLines(p.Out.String(), "Resuming the stream from its stored position"), "run 1 resumes")
+	p.Stop(t)
 
 	// Run 2: the secret from a file; rotated, the file rewritten, and SIGHUP reloads the configuration.
 	require.NoError(t, os.WriteFile(secretFile, []byte(secrets[1]), 0o600))
-	p = startProc(t, nil, "--config", config(2, "${file:"+secretFile+"}"))
+	p = proctest.StartCollector(t, nil, "--config", config(2, "${file:"+secretFile+"}"))
 	sink.ledger.waitUnique(t, len(want)*2/3, 2*time.Minute)
 	rotate(secrets[2])
 	waitLog(p, "Poll failed", "AADSTS7000215", 0)
-	resumedBefore := len(logLines(p.out.String(), "Resuming the stream from its stored position"))
+	resumedBefore := len(logLines(p.Out.String(), "Resuming the stream from its stored position"))
 	require.NoError(t, os.WriteFile(secretFile, []byte(secrets[2]), 0o600))
-	require.NoError(t, p.cmd.Process.Signal(syscall.SIGHUP))
+	require.NoError(t, p.Cmd.Process.Signal(syscall.SIGHUP))
 	sink.ledger.waitUnique(t, len(want), pick(3*time.Minute, 10*time.Minute))
-	assert.NotEmpty(t, logLines(p.out.String(), "Config updated, restart service"), "SIGHUP reloaded the configuration")
-	assert.Greater(t, len(logLines(p.out.String(), "Resuming the stream from its stored position")), resumedBefore, "the reloaded receiver resumes")
+	assert.NotEmpty(t, logLines(p.Out.String(), "Config updated, restart service"), "SIGHUP reloaded the configuration")
+	assert.Greater(t, len(logLines(p.Out.String(), "Resuming the stream from its stored position")), resumedBefore, "the reloaded receiver resumes")
 	time.Sleep(time.Second)
-	p.stop(t)
-	require.Equal(t, 0, p.cmd.ProcessState.ExitCode())
+	p.Stop(t)
+	require.Equal(t, 0, p.ExitCode())
 
 	res := sink.ledger.exactlyOnce(t, want)
 	report(t, row{Scenario: "4 auth: secret rotated (env + restart, file + SIGHUP)", Runs: 3, Lost: res.lost, Duplicated: res.duplicated,

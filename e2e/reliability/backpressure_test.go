@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/otelcol-o365/otelcol-o365/e2e/internal/proctest"
 	"github.com/otelcol-o365/otelcol-o365/internal/graphsim"
 	"github.com/otelcol-o365/otelcol-o365/internal/graphsim/graphsimtest"
 )
@@ -56,7 +57,7 @@ func TestBackpressure(t *testing.T) {
 	want := truth("signins", sim.IDs(tenant, "signins", sim.Anchor().Add(-25*time.Hour), sim.Anchor()))
 	sink := startOTLPSink(t)
 	dir := t.TempDir()
-	cfg := writeFile(t, filepath.Join(dir, "config.yaml"), fmt.Sprintf(`
+	cfg := proctest.WriteFile(t, filepath.Join(dir, "config.yaml"), fmt.Sprintf(`
 extensions:
   sql_storage:
     path: %[1]s/state.db
@@ -97,15 +98,15 @@ service:
       receivers: [o365]
       exporters: [otlp_grpc]
 `, dir, sim.URL(), sim.CAFile, tenant, graphsimtest.ClientID, sink.addr))
-	p := startProc(t, []string{"RELIABILITY_SECRET=" + graphsimtest.Secret}, "--config", cfg)
+	p := proctest.StartCollector(t, []string{"RELIABILITY_SECRET=" + graphsimtest.Secret}, "--config", cfg)
 	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "state.db")+"?mode=ro")
 	require.NoError(t, err)
 	defer db.Close()
 
 	var peakBefore int64
 	for sink.ledger.unique() < len(want)/3 {
-		require.True(t, p.running(), "the collector exited:\n%s", tail(p.out.String(), 8<<10))
-		peakBefore = max(peakBefore, p.rssBytes())
+		require.True(t, p.Running(), "the collector exited:\n%s", proctest.Tail(p.Out.String(), 8<<10))
+		peakBefore = max(peakBefore, p.RSS())
 		time.Sleep(50 * time.Millisecond)
 	}
 
@@ -119,7 +120,7 @@ service:
 	var peakDuring int64
 	moved := 0
 	for time.Since(began) < refusal {
-		peakDuring = max(peakDuring, p.rssBytes())
+		peakDuring = max(peakDuring, p.RSS())
 		if wm, err := sqliteWatermark(db, tenant, "signins"); err == nil && !wm.Equal(held) {
 			moved++
 			t.Errorf("the watermark moved from %s to %s while the downstream refused", held, wm)
@@ -138,7 +139,7 @@ service:
 
 	sink.ledger.waitUnique(t, len(want), pick(5*time.Minute, 15*time.Minute))
 	time.Sleep(2 * time.Second)
-	p.stop(t)
+	p.Stop(t)
 	res := sink.ledger.exactlyOnce(t, want)
 
 	t.Logf("refused %d exports for %s at %d of %d records; watermark held at %s; %d Graph pages fetched meanwhile; RSS peak %d MiB before, %d MiB during",
@@ -147,10 +148,10 @@ service:
 	assert.LessOrEqual(t, graphDuring, 6, "no more Graph pages than the requests in flight when the refusal began (max_concurrent_requests)")
 	bound := max(peakBefore*3/2, peakBefore+256<<20)
 	assert.LessOrEqual(t, peakDuring, bound, "memory stays bounded while the downstream refuses")
-	warned := logLines(p.out.String(), "The next consumer refused records")
+	warned := logLines(p.Out.String(), "The next consumer refused records")
 	assert.NotEmpty(t, warned, "the refusal is logged")
 	assert.LessOrEqual(t, len(warned), 3, "once per page held, not once per retry")
-	assert.NotEmpty(t, logLines(p.out.String(), "The next consumer accepted the records it had refused"), "the recovery is logged")
+	assert.NotEmpty(t, logLines(p.Out.String(), "The next consumer accepted the records it had refused"), "the recovery is logged")
 	report(t, row{Scenario: fmt.Sprintf("5 back-pressure: downstream UNAVAILABLE %s", refusal), Runs: 1, Lost: res.lost, Duplicated: res.duplicated, Violations: moved,
 		Note: fmt.Sprintf("%d records; watermark held; %d Graph pages fetched during the refusal; RSS peak %d MiB before, %d MiB during",
 			len(want), graphDuring, peakBefore>>20, peakDuring>>20)})

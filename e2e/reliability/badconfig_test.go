@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/otelcol-o365/otelcol-o365/e2e/internal/proctest"
 	"github.com/otelcol-o365/otelcol-o365/internal/graphsim/graphsimtest"
 )
 
@@ -85,9 +86,9 @@ type badConfig struct {
 func TestBadConfig(t *testing.T) {
 	dir := t.TempDir()
 	cert := graphsimtest.NewClientCertificate(t, "bad-config")
-	notACert := writeFile(t, filepath.Join(dir, "not-a-certificate.pem"), "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n")
+	notACert := proctest.WriteFile(t, filepath.Join(dir, "not-a-certificate.pem"), "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n")
 	env := []string{"RELIABILITY_SECRET=" + graphsimtest.Secret}
-	base := fmt.Sprintf(badConfigBase, dir, freePort(t), freePort(t), freePort(t), cert.Path)
+	base := fmt.Sprintf(badConfigBase, dir, proctest.FreePort(t), proctest.FreePort(t), proctest.FreePort(t), cert.Path)
 
 	r := "receivers.o365."
 	t0 := r + "tenants.0."
@@ -185,32 +186,32 @@ func TestBadConfig(t *testing.T) {
 	}
 
 	// The base configuration is valid and starts.
-	baseFile := writeFile(t, filepath.Join(dir, "base.yaml"), base)
-	v := startProc(t, env, "validate", "--config", baseFile)
-	require.Equal(t, 0, v.wait(t, time.Minute), "the base configuration validates:\n%s", v.out.String())
-	p := startProc(t, env, "--config", baseFile)
-	require.Eventually(t, func() bool { return strings.Contains(p.out.String(), "Everything is ready") }, time.Minute, 50*time.Millisecond,
-		"the base configuration starts:\n%s", p.out.String())
-	p.stop(t)
-	require.Equal(t, 0, p.cmd.ProcessState.ExitCode())
+	baseFile := proctest.WriteFile(t, filepath.Join(dir, "base.yaml"), base)
+	v := proctest.StartCollector(t, env, "validate", "--config", baseFile)
+	require.Equal(t, 0, v.Wait(t, time.Minute), "the base configuration validates:\n%s", v.Out.String())
+	p := proctest.StartCollector(t, env, "--config", baseFile)
+	require.Eventually(t, func() bool { return strings.Contains(p.Out.String(), "Everything is ready") }, time.Minute, 50*time.Millisecond,
+		"the base configuration starts:\n%s", p.Out.String())
+	p.Stop(t)
+	require.Equal(t, 0, p.ExitCode())
 
 	accepted := 0
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			file := writeFile(t, filepath.Join(dir, "bad-"+strconv.Itoa(i)+".yaml"), mutateYAML(t, base, c.set))
+			file := proctest.WriteFile(t, filepath.Join(dir, "bad-"+strconv.Itoa(i)+".yaml"), mutateYAML(t, base, c.set))
 			if !c.start {
-				v := startProc(t, env, "validate", "--config", file)
-				code := v.wait(t, time.Minute)
-				out := v.out.String()
+				v := proctest.StartCollector(t, env, "validate", "--config", file)
+				code := v.Wait(t, time.Minute)
+				out := v.Out.String()
 				if !assert.NotZero(t, code, "validate accepted it") {
 					accepted++
 				}
 				assert.Contains(t, out, c.want, "validate names the key")
 				assert.Equal(t, 1, strings.Count(out, "Error:"), "one error:\n%s", out)
 			}
-			s := startProc(t, env, "--config", file)
-			code := s.wait(t, time.Minute)
-			out := s.out.String()
+			s := proctest.StartCollector(t, env, "--config", file)
+			code := s.Wait(t, time.Minute)
+			out := s.Out.String()
 			if !assert.NotZero(t, code, "the collector started") {
 				accepted++
 			}

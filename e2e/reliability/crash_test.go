@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/otelcol-o365/otelcol-o365/e2e/internal/proctest"
 	"github.com/otelcol-o365/otelcol-o365/internal/graphsim"
 	"github.com/otelcol-o365/otelcol-o365/internal/graphsim/graphsimtest"
 )
@@ -71,27 +72,27 @@ func TestCrashKill9(t *testing.T) {
 	var outputs []string
 	start := time.Now()
 	for run := 0; run <= kills; run++ {
-		cfg := writeFile(t, filepath.Join(dir, fmt.Sprintf("config-%d.yaml", run)), crashConfig(dir, sim, sink.addr, tenant, sync, run))
-		p := startProc(t, env, "--config", cfg)
+		cfg := proctest.WriteFile(t, filepath.Join(dir, fmt.Sprintf("config-%d.yaml", run)), crashConfig(dir, sim, sink.addr, tenant, sync, run))
+		p := proctest.StartCollector(t, env, "--config", cfg)
 		if run == kills {
 			sink.ledger.waitUnique(t, records, pick(5*time.Minute, 15*time.Minute))
 			time.Sleep(3 * time.Second) // three more polls: nothing else may arrive
-			p.stop(t)
-			require.Equal(t, 0, p.cmd.ProcessState.ExitCode(), "the last run exits cleanly")
-			outputs = append(outputs, p.out.String())
+			p.Stop(t)
+			require.Equal(t, 0, p.ExitCode(), "the last run exits cleanly")
+			outputs = append(outputs, p.Out.String())
 			break
 		}
 		deadline := time.Now().Add(5 * time.Minute)
 		for sink.ledger.unique() < thresholds[run] {
-			require.True(t, p.running(), "run %d exited by itself:\n%s", run, tail(p.out.String(), 8<<10))
+			require.True(t, p.Running(), "run %d exited by itself:\n%s", run, proctest.Tail(p.Out.String(), 8<<10))
 			require.True(t, time.Now().Before(deadline), "run %d: no progress towards %d records", run, thresholds[run])
 			time.Sleep(5 * time.Millisecond)
 		}
 		time.Sleep(time.Duration(rng.IntN(200)) * time.Millisecond)
-		p.kill(t)
-		status := p.cmd.ProcessState.Sys().(syscall.WaitStatus)
+		p.Kill(t)
+		status := p.Cmd.ProcessState.Sys().(syscall.WaitStatus)
 		require.True(t, status.Signaled() && status.Signal() == syscall.SIGKILL, "run %d died of SIGKILL, not %v", run, status)
-		outputs = append(outputs, p.out.String())
+		outputs = append(outputs, p.Out.String())
 	}
 	took := time.Since(start)
 

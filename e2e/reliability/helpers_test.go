@@ -1,18 +1,12 @@
 package reliability
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -24,172 +18,6 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
-
-// --- The built distribution -----------------------------------------------------------------------
-
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
-// distribution returns the otelcol-o365 binary: $OTELCOL_O365_BIN (set by `make test` after `make
-// build`), or one built here with ocb, so that `go test ./...` alone tests the real distribution too.
-func distribution(t testing.TB) string {
-	t.Helper()
-	if p := os.Getenv("OTELCOL_O365_BIN"); p != "" {
-		return p
-	}
-	buildOnce.Do(func() {
-		out, err := os.MkdirTemp("", "otelcol-o365-reliability")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		cmd := exec.Command("go", "run", "go.opentelemetry.io/collector/cmd/builder@v0.161.0",
-			"--config", "builder-config.yaml", "--output-path", out)
-		cmd.Dir = filepath.Join("..", "..")
-		if log, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("ocb build failed: %v\n%s", err, log)
-			return
-		}
-		binPath = filepath.Join(out, "otelcol-o365")
-	})
-	require.NoError(t, buildErr)
-	return binPath
-}
-
-// syncBuffer is a bytes.Buffer safe for a process writing while the test reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// proc is a running otelcol-o365 process.
-type proc struct {
-	cmd  *exec.Cmd
-	out  *syncBuffer
-	done chan struct{}
-	err  error // Wait's result, once done is closed
-}
-
-// startProc runs the distribution with args (and env added to the test's environment). It is stopped
-// at cleanup; its output is logged if the test failed.
-func startProc(t testing.TB, env []string, args ...string) *proc {
-	t.Helper()
-	p := &proc{cmd: exec.Command(distribution(t), args...), out: &syncBuffer{}, done: make(chan struct{})}
-	p.cmd.Env = append(os.Environ(), env...)
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	require.NoError(t, p.cmd.Start())
-	go func() { p.err = p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		p.stop(t)
-		if t.Failed() {
-			t.Logf("collector (pid %d) output, last 16 KiB:\n%s", p.cmd.Process.Pid, tail(p.out.String(), 16<<10))
-		}
-	})
-	return p
-}
-
-func tail(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return "…" + s[len(s)-n:]
-}
-
-// running reports whether the process has not exited.
-func (p *proc) running() bool {
-	select {
-	case <-p.done:
-		return false
-	default:
-		return true
-	}
-}
-
-// kill sends SIGKILL and waits for the process to be gone.
-func (p *proc) kill(t testing.TB) {
-	t.Helper()
-	if p.running() {
-		_ = p.cmd.Process.Signal(syscall.SIGKILL)
-	}
-	select {
-	case <-p.done:
-	case <-time.After(10 * time.Second):
-		t.Fatalf("process %d did not die of SIGKILL", p.cmd.Process.Pid)
-	}
-}
-
-// stop sends SIGTERM and waits up to 30 s for a clean exit (then kills).
-func (p *proc) stop(t testing.TB) {
-	t.Helper()
-	if !p.running() {
-		return
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(30 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-		t.Errorf("collector did not stop within 30 s of SIGTERM")
-	}
-}
-
-// wait waits for the process to exit by itself and returns its exit code.
-func (p *proc) wait(t testing.TB, within time.Duration) int {
-	t.Helper()
-	select {
-	case <-p.done:
-	case <-time.After(within):
-		t.Fatalf("the collector still runs after %s; output:\n%s", within, tail(p.out.String(), 8<<10))
-	}
-	return p.cmd.ProcessState.ExitCode()
-}
-
-// rssBytes is the process's resident set size (VmRSS), 0 if it cannot be read.
-func (p *proc) rssBytes() int64 {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(raw), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			var kb int64
-			_, _ = fmt.Sscanf(strings.TrimSpace(v), "%d kB", &kb)
-			return kb << 10
-		}
-	}
-	return 0
-}
-
-func writeFile(t testing.TB, path, content string) string {
-	t.Helper()
-	require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
-	require.NoError(t, os.WriteFile(path, []byte(content), 0o600))
-	return path
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 // --- Delivery ledger ------------------------------------------------------------------------------
 

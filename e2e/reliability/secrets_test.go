@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/otelcol-o365/otelcol-o365/e2e/internal/proctest"
 	"github.com/otelcol-o365/otelcol-o365/internal/graphsim"
 	"github.com/otelcol-o365/otelcol-o365/internal/graphsim/graphsimtest"
 )
@@ -52,9 +53,9 @@ func TestSecretsNeverLeak(t *testing.T) {
 			graphsimtest.Tenant(3, map[string]graphsim.DatasetSpec{"signins": {Count: 10, Span: time.Hour}}),
 		}})
 	dir := t.TempDir()
-	readinessPort, summaryPort, metricsPort, healthPort := freePort(t), freePort(t), freePort(t), freePort(t)
+	readinessPort, summaryPort, metricsPort, healthPort := proctest.FreePort(t), proctest.FreePort(t), proctest.FreePort(t), proctest.FreePort(t)
 	records := filepath.Join(dir, "records.json")
-	cfg := writeFile(t, filepath.Join(dir, "config.yaml"), fmt.Sprintf(`
+	cfg := proctest.WriteFile(t, filepath.Join(dir, "config.yaml"), fmt.Sprintf(`
 extensions:
   sql_storage:
     path: %[1]s/state.db
@@ -137,7 +138,7 @@ service:
       exporters: [o365_export]
 `, dir, sim.URL(), sim.CAFile, graphsimtest.TenantID(1), graphsimtest.TenantID(2), graphsimtest.ClientID, readinessPort, summaryPort,
 		records, metricsPort, healthPort, cert.Path, graphsimtest.TenantID(3)))
-	p := startProc(t, []string{"RELIABILITY_SECRET=" + graphsimtest.Secret, "RELIABILITY_WRONG_SECRET=" + wrongSecret,
+	p := proctest.StartCollector(t, []string{"RELIABILITY_SECRET=" + graphsimtest.Secret, "RELIABILITY_WRONG_SECRET=" + wrongSecret,
 		"RELIABILITY_ADMIN_TOKEN=" + adminToken, "RELIABILITY_PSEUDO_KEY=" + pseudoKey}, "--config", cfg)
 
 	from, to := sim.Anchor().Add(-2*time.Hour), sim.Anchor()
@@ -180,10 +181,10 @@ service:
 	get(summary + "/export/schema/v1")
 	get(fmt.Sprintf("http://127.0.0.1:%d/", healthPort))
 	get(fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort))
-	p.stop(t) // o365_export writes the open periods
-	require.Equal(t, 0, p.cmd.ProcessState.ExitCode())
+	p.Stop(t) // o365_export writes the open periods
+	require.Equal(t, 0, p.ExitCode())
 
-	logs := p.out.String()
+	logs := p.Out.String()
 	emitted, err := os.ReadFile(records)
 	require.NoError(t, err)
 	var exports strings.Builder
