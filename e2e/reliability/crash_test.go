@@ -31,7 +31,8 @@ import (
 // o365.record.id values in its ledger before it acknowledges, tagged with the run (the `x-epoch` header
 // of each run's exporter). The ledger lives in the test process, which every kill spares: what the
 // collector saw acknowledged is durably recorded. Each kill happens when the sink has received a random
-// share of the records (uniform in 2–98 %), plus a random 0–200 ms.
+// share of the records (uniform in 2–98 %) and at least one new record from the run, plus a random
+// 0–200 ms.
 //
 // What is guaranteed, and checked: no id is ever lost; every duplicate is a record of the last page the
 // sink acknowledged before a kill (the receiver commits a page's ids and watermark after the ack, so a
@@ -82,10 +83,13 @@ func TestCrashKill9(t *testing.T) {
 			outputs = append(outputs, p.Out.String())
 			break
 		}
+		// Each run is killed while it delivers: past its threshold, and after its own first delivery (a
+		// threshold the previous run already passed would kill this one before its first poll).
+		target := max(thresholds[run], sink.ledger.unique()+1)
 		deadline := time.Now().Add(5 * time.Minute)
-		for sink.ledger.unique() < thresholds[run] {
+		for sink.ledger.unique() < target {
 			require.True(t, p.Running(), "run %d exited by itself:\n%s", run, proctest.Tail(p.Out.String(), 8<<10))
-			require.True(t, time.Now().Before(deadline), "run %d: no progress towards %d records", run, thresholds[run])
+			require.True(t, time.Now().Before(deadline), "run %d: no progress towards %d records", run, target)
 			time.Sleep(5 * time.Millisecond)
 		}
 		time.Sleep(time.Duration(rng.IntN(200)) * time.Millisecond)

@@ -370,20 +370,22 @@ func (s *eventStream) prepare(records plog.LogRecordSlice, fetched time.Time, q 
 		body := lr.Body().Map()
 		id := stringField(body, "id")
 		at, timeErr := time.Parse(time.RFC3339Nano, stringField(body, s.ds.timeField))
+		if timeErr == nil && at.After(q.newest) {
+			q.newest = at
+		}
+		key := s.dedupKey(id, body)
+		if _, dup := onPage[key]; dup || s.cp.Seen(key) || (timeErr == nil && at.Before(horizon)) {
+			duplicates++
+			return true
+		}
+		// Only a new record out of order breaks the order the watermark relies on; records served
+		// again (a page repeated through a nextLink) do not, so the watermark keeps moving.
 		if timeErr == nil {
 			if q.ordered && at.Before(q.last) {
 				q.ordered = false
 				s.logger.Warn("Graph returned records out of time order; the watermark moves only after complete slices")
 			}
 			q.last = at
-			if at.After(q.newest) {
-				q.newest = at
-			}
-		}
-		key := s.dedupKey(id, body)
-		if _, dup := onPage[key]; dup || s.cp.Seen(key) || (timeErr == nil && at.Before(horizon)) {
-			duplicates++
-			return true
 		}
 		onPage[key] = struct{}{}
 		keys = append(keys, key)
