@@ -25,7 +25,8 @@ import (
 // (no latency, no rate limit: the collector's own cost) into the file exporter, and reports wall time,
 // records/s, peak RSS and CPU seconds per 100k records of the collector process. Run with
 // `-benchtime 1x` (make bench does): one backfill is one measurement. O365_BENCH_RECORDS overrides the
-// size.
+// size, O365_BENCH_CONCURRENCY the receiver's max_concurrent_requests (default: the receiver's default),
+// and O365_BENCH_GOMEMLIMIT sets GOMEMLIMIT for the collector process only.
 func BenchmarkDistributionBackfill(b *testing.B) {
 	records := 1_000_000
 	if v := os.Getenv("O365_BENCH_RECORDS"); v != "" {
@@ -63,7 +64,7 @@ receivers:
     storage: sql_storage
     poll_interval: 1h
     initial_lookback: 25h
-    max_concurrent_requests: %[7]d
+%[7]s
     graph_endpoint: %[2]s
     authority_host: %[2]s/
     rate_limits:
@@ -92,11 +93,15 @@ service:
     logs:
       receivers: [o365]
       exporters: [file]
-`, dir, sim.URL(), sim.CAFile, simTenantYAML(1), out, metricsPort, concurrency())
+`, dir, sim.URL(), sim.CAFile, simTenantYAML(1), out, metricsPort, concurrencyKey())
 	cfgPath := proctest.WriteFile(b, filepath.Join(dir, "config.yaml"), cfg)
 
 	start := time.Now()
-	col := proctest.StartCollector(b, nil, "--config", cfgPath)
+	var env []string
+	if v := os.Getenv("O365_BENCH_GOMEMLIMIT"); v != "" {
+		env = append(env, "GOMEMLIMIT="+v)
+	}
+	col := proctest.StartCollector(b, env, "--config", cfgPath)
 	deadline := time.Now().Add(30 * time.Minute)
 	for acceptedRecords(metricsPort) < records {
 		if time.Now().After(deadline) {
@@ -158,10 +163,11 @@ func countRecords(tb testing.TB, path string) int {
 	}
 }
 
-// concurrency is O365_BENCH_CONCURRENCY or the receiver's default (4).
-func concurrency() int {
+// concurrencyKey sets max_concurrent_requests from O365_BENCH_CONCURRENCY, or leaves the receiver's
+// default.
+func concurrencyKey() string {
 	if v, err := strconv.Atoi(os.Getenv("O365_BENCH_CONCURRENCY")); err == nil {
-		return v
+		return fmt.Sprintf("    max_concurrent_requests: %d", v)
 	}
-	return 4
+	return ""
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -52,31 +53,43 @@ func (in *interner) intern(b []byte) string {
 	return s
 }
 
-// Page is a parsed, validated page whose records are not yet copied into pdata: a few megabytes (the
-// body and fastjson's arena) instead of the tens of megabytes its records take in pdata, so pages
-// fetched ahead by concurrent workers stay cheap until they are emitted.
+// Page is a parsed, validated page whose records are not yet copied into pdata. It keeps a copy of its
+// body: a page that waits for its turn can be parked — its parse tree dropped, since fastjson's arena
+// takes about four times the body — and is parsed again when it is emitted.
 type Page struct {
-	parser   *fastjson.Parser
+	parser   *fastjson.Parser // nil while parked
 	items    []*fastjson.Value
+	n        int
 	nextLink string
+	body     *[]byte
 }
 
-// Parse validates body as a Graph page and parses it into a parser of its own (fastjson copies the
-// body): body may be reused as soon as Parse returns.
+// bodies recycles the pages' body copies.
+var bodies = sync.Pool{New: func() any { return new([]byte) }}
+
+// parseSlots bounds the pages that hold a parse tree at once to the CPUs that can parse them: the
+// parsers cycling through their pool keep their arenas, each about four times a page's body. A page
+// holds a slot from Parse (or Emit, for a parked page) until Park or Release — never while it waits.
+var parseSlots = make(chan struct{}, runtime.GOMAXPROCS(0))
+
+// Parse validates body as a Graph page and parses it from a copy of its own: body may be reused as
+// soon as Parse returns.
 func (FastDecoder) Parse(body []byte) (*Page, error) {
 	if err := checkStrings(body); err != nil {
 		return nil, fmt.Errorf("invalid page: %w", err)
 	}
-	pg := &Page{parser: parsers.Get()}
-	if err := pg.parse(body); err != nil {
+	parseSlots <- struct{}{}
+	pg := &Page{parser: parsers.Get(), body: bodies.Get().(*[]byte)}
+	*pg.body = append((*pg.body)[:0], body...)
+	if err := pg.parse(); err != nil {
 		pg.Release()
 		return nil, err
 	}
 	return pg, nil
 }
 
-func (pg *Page) parse(body []byte) error {
-	root, err := pg.parser.ParseBytes(body)
+func (pg *Page) parse() error {
+	root, err := pg.parser.ParseBytes(*pg.body)
 	if err != nil {
 		return fmt.Errorf("invalid page: %w", err)
 	}
@@ -96,6 +109,7 @@ func (pg *Page) parse(body []byte) error {
 			return errors.New(`"value" element is not an object`)
 		}
 	}
+	pg.n = len(pg.items)
 	if nl := page.Get("@odata.nextLink"); nl != nil {
 		b, err := nl.StringBytes()
 		if err != nil {
@@ -106,15 +120,32 @@ func (pg *Page) parse(body []byte) error {
 	return nil
 }
 
+// Park drops the parse tree of a page that waits for its turn, keeping its body: Emit parses it
+// again. TimeSpan needs the tree: call it before.
+func (pg *Page) Park() {
+	if pg.parser != nil {
+		parsers.Put(pg.parser)
+		pg.parser, pg.items = nil, nil
+		<-parseSlots
+	}
+}
+
 // NextLink is the page's @odata.nextLink ("" on the last page).
 func (pg *Page) NextLink() string { return pg.nextLink }
 
 // Len is the number of records on the page.
-func (pg *Page) Len() int { return len(pg.items) }
+func (pg *Page) Len() int { return pg.n }
 
 // Emit copies every record into the map next returns, then releases the page.
 func (pg *Page) Emit(next func() pcommon.Map) error {
 	defer pg.Release()
+	if pg.parser == nil { // parked: the body was validated when it was first parsed
+		parseSlots <- struct{}{}
+		pg.parser = parsers.Get()
+		if err := pg.parse(); err != nil {
+			return err
+		}
+	}
 	in := interners.Get().(*interner)
 	defer interners.Put(in)
 	for _, item := range pg.items {
@@ -126,11 +157,12 @@ func (pg *Page) Emit(next func() pcommon.Map) error {
 	return nil
 }
 
-// Release returns the parser to its pool; the page is unusable afterwards.
+// Release returns the parser and the body to their pools; the page is unusable afterwards.
 func (pg *Page) Release() {
-	if pg.parser != nil {
-		parsers.Put(pg.parser)
-		pg.parser, pg.items = nil, nil
+	pg.Park()
+	if pg.body != nil {
+		bodies.Put(pg.body)
+		pg.body = nil
 	}
 }
 

@@ -85,6 +85,30 @@ func TestDecodersAgree(t *testing.T) {
 	require.Equal(t, stdNext, fastNext)
 }
 
+// A parked page — its parse tree dropped while it waits — emits the same records as one emitted at
+// once, from its own copy of the body (the caller's buffer is overwritten meanwhile), and keeps its
+// length and nextLink.
+func TestParkedPageEmitsTheSameRecords(t *testing.T) {
+	body := samplePage(t)
+	want, wantNext, err := decodeAll(t, FastDecoder{}, string(body))
+	require.NoError(t, err)
+
+	buf := append([]byte(nil), body...)
+	pg, err := FastDecoder{}.Parse(buf)
+	require.NoError(t, err)
+	clear(buf)
+	pg.Park()
+	assert.Equal(t, len(want), pg.Len())
+	assert.Equal(t, wantNext, pg.NextLink())
+	var got []map[string]any
+	var maps []pcommon.Map
+	require.NoError(t, pg.Emit(func() pcommon.Map { m := pcommon.NewMap(); maps = append(maps, m); return m }))
+	for _, m := range maps {
+		got = append(got, m.AsRaw())
+	}
+	require.Equal(t, want, got)
+}
+
 // FuzzDecodePage feeds arbitrary bytes to the fast decoder: it must never panic, and whenever it
 // accepts a page, the encoding/json oracle must accept it too and decode the same records.
 func FuzzDecodePage(f *testing.F) {

@@ -30,12 +30,16 @@ const (
 	AttrRecordKind = o365attr.RecordKind
 )
 
-// fetchedPage is one page as fetched: parsed and validated, its records not yet copied into pdata
-// (that happens when the page's turn comes to be emitted, keeping pages fetched ahead cheap).
+// fetchedPage is one page as fetched: validated, then parked (its body only, no parse tree) until its
+// turn comes to be emitted, when its records are copied into pdata.
 type fetchedPage struct {
 	parsed  *graph.Page
 	fetched time.Time
 	info    graph.ResponseInfo // status and request ids of the response
+	// The page's records' span on the dataset's time field (zero without one), and whether they are
+	// listed newest first.
+	oldest, newest time.Time
+	newestFirst    bool
 }
 
 // sourceURL is the source's collection URL.
@@ -54,6 +58,10 @@ func (t *task) fetch(ctx context.Context, link string) (*fetchedPage, error) {
 	if err != nil {
 		return nil, err
 	}
+	if t.ds.timeField != "" {
+		page.oldest, page.newest, page.newestFirst = page.parsed.TimeSpan(t.ds.timeField)
+	}
+	page.parsed.Park()
 	page.fetched = time.Now()
 	t.r.tb.O365PagesFetched.Add(ctx, 1, t.attrs)
 	return page, nil

@@ -198,7 +198,7 @@ func (s *eventStream) fetchSpan(ctx context.Context, sp *span) {
 	}
 	pg := sp.page.parsed
 	full := pg.Len() >= top
-	oldest, newest, newestFirst := pg.TimeSpan(s.ds.timeField)
+	oldest, newest, newestFirst := sp.page.oldest, sp.page.newest, sp.page.newestFirst
 	switch perPage := newest.Sub(oldest); {
 	case s.ds.ordered && full && sp.link == "" && perPage > 0:
 		// The page's records span perPage: spans a little shorter hold a little less than a page
