@@ -106,6 +106,9 @@ service:
       exporters: [%[7]s, o365_export]
 `, dir, sim.URL(), sim.CAFile, tenantYAML, metricsPort, exporter, exporterID)
 	cfgPath := proctest.WriteFile(b, filepath.Join(dir, "config.yaml"), cfg)
+	// The simulator's windows still hold the previous run's requests, which a new collector cannot
+	// know of: let them pass, as they would between two collectors sharing an app registration.
+	time.Sleep(11 * time.Second)
 	st0 := sim.Stats()
 	col := proctest.StartCollector(b, nil, "--config", cfgPath)
 
