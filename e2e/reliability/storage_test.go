@@ -2,19 +2,14 @@ package reliability
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -112,12 +107,11 @@ func TestStoragePostgresOutage(t *testing.T) {
 	dsn := pgtest.DSN(t)
 	u, err := url.Parse(dsn)
 	require.NoError(t, err)
-	p := newTCPProxy(t, u.Host)
+	p := pgtest.NewProxy(t, u.Host)
 	proxied := *u
-	proxied.Host = p.addr
+	proxied.Host = p.Addr
 	proxied.User = url.UserPassword(u.User.Username(), "reliability-Pa55word") // trust auth ignores it; it must not leak
-	prefix := "rel_" + randomHex(5) + "_"
-	t.Cleanup(func() { dropTables(t, dsn, prefix) })
+	prefix := pgtest.TablePrefix(t, dsn, "rel")
 	ext := startStorage(t, storageConfig(func(c *sqlstorageextension.Config) {
 		c.Driver, c.Path, c.DSN, c.TablePrefix = "postgres", "", configopaque.String(proxied.String()), prefix
 		c.Timeout = time.Second
@@ -127,9 +121,9 @@ func TestStoragePostgresOutage(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = conn.Close(context.Background()) })
 	runStorageOutage(t, storageOutage{
-		name: "Postgres restarted (TCP proxy down)", ext: ext, down: p.down, up: p.up,
+		name: "Postgres restarted (TCP proxy down)", ext: ext, down: p.Down, up: func() { p.Up(false) },
 		secret:  "reliability-Pa55word",
-		failure: "sql_storage: batch: the postgres at " + p.addr + ` (database "` + strings.TrimPrefix(u.Path, "/") + `", user "` + u.User.Username() + `") is unavailable`,
+		failure: "sql_storage: batch: the postgres at " + p.Addr + ` (database "` + strings.TrimPrefix(u.Path, "/") + `", user "` + u.User.Username() + `") is unavailable`,
 		watermark: func() (time.Time, error) {
 			var raw []byte
 			err := conn.QueryRow(context.Background(), `SELECT value FROM `+prefix+`kv WHERE kind = 'receiver' AND component = 'o365' AND client = '' AND key = $1`,
@@ -197,103 +191,4 @@ func TestStorageSQLiteReadOnly(t *testing.T) {
 		failure:   "sql_storage: batch: the sqlite database " + path + " cannot be written",
 		watermark: func() (time.Time, error) { return sqliteWatermark(db, graphsimtest.TenantID(1), "signins") },
 	})
-}
-
-// tcpProxy forwards to target and can go down (close its listener and every connection) and come back
-// on the same address — a database restart, without touching the shared server.
-type tcpProxy struct {
-	t      *testing.T
-	target string
-	addr   string
-
-	mu    sync.Mutex
-	ln    net.Listener
-	conns []net.Conn
-	wg    sync.WaitGroup
-}
-
-func newTCPProxy(t *testing.T, target string) *tcpProxy {
-	p := &tcpProxy{t: t, target: target}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	p.addr = ln.Addr().String()
-	p.serve(ln)
-	t.Cleanup(func() { p.down(); p.wg.Wait() })
-	return p
-}
-
-func (p *tcpProxy) serve(ln net.Listener) {
-	p.mu.Lock()
-	p.ln = ln
-	p.mu.Unlock()
-	p.wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			u, err := net.Dial("tcp", p.target)
-			if err != nil {
-				_ = c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, c, u)
-			p.mu.Unlock()
-			p.wg.Go(func() {
-				done := make(chan struct{}, 2)
-				go func() { _, _ = io.Copy(u, c); done <- struct{}{} }()
-				go func() { _, _ = io.Copy(c, u); done <- struct{}{} }()
-				<-done
-				_ = c.Close()
-				_ = u.Close()
-				<-done
-			})
-		}
-	})
-}
-
-func (p *tcpProxy) down() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.ln != nil {
-		_ = p.ln.Close()
-		p.ln = nil
-	}
-	for _, c := range p.conns {
-		_ = c.Close()
-	}
-	p.conns = nil
-}
-
-func (p *tcpProxy) up() {
-	var ln net.Listener
-	require.Eventually(p.t, func() bool {
-		var err error
-		ln, err = net.Listen("tcp", p.addr)
-		return err == nil
-	}, 5*time.Second, 20*time.Millisecond)
-	p.serve(ln)
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-func dropTables(t *testing.T, dsn, prefix string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Logf("cleanup: cannot connect to drop %s* tables: %v", prefix, err)
-		return
-	}
-	defer conn.Close(ctx)
-	for _, table := range []string{"kv", "lease", "schema"} {
-		if _, err := conn.Exec(ctx, "DROP TABLE IF EXISTS "+prefix+table); err != nil {
-			t.Logf("cleanup: drop %s%s: %v", prefix, table, err)
-		}
-	}
 }

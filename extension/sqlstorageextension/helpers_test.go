@@ -2,13 +2,10 @@ package sqlstorageextension
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
@@ -19,12 +16,6 @@ import (
 	"github.com/otelcol-o365/otelcol-o365/extension/sqlstorageextension/internal/metadata"
 	"github.com/otelcol-o365/otelcol-o365/internal/pgtest"
 )
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
 
 // testConfig is a valid configuration of driver on a fresh database: a new SQLite file, or a unique
 // table prefix on the test Postgres whose tables are dropped when the test ends.
@@ -41,28 +32,10 @@ func testConfig(t *testing.T, driver string) *Config {
 		dsn := pgtest.DSN(t)
 		cfg.Path = ""
 		cfg.DSN = configopaque.String(dsn)
-		cfg.TablePrefix = "sqlst_" + randomHex(5) + "_"
-		prefix := cfg.TablePrefix
-		t.Cleanup(func() { dropTables(t, dsn, prefix) })
+		cfg.TablePrefix = pgtest.TablePrefix(t, dsn, "sqlst")
 	}
 	require.NoError(t, cfg.Validate())
 	return cfg
-}
-
-func dropTables(t *testing.T, dsn, prefix string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Logf("cleanup: cannot connect to drop %s* tables: %v", prefix, err)
-		return
-	}
-	defer conn.Close(ctx)
-	for _, table := range []string{"kv", "lease", "schema"} {
-		if _, err := conn.Exec(ctx, "DROP TABLE IF EXISTS "+prefix+table); err != nil {
-			t.Logf("cleanup: drop %s%s: %v", prefix, table, err)
-		}
-	}
 }
 
 var drivers = []string{driverSQLite, driverPostgres}

@@ -3,10 +3,8 @@ package sqlstorageextension
 import (
 	"context"
 	"errors"
-	"io"
 	"net"
 	"net/url"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,111 +19,17 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/otelcol-o365/otelcol-o365/extension/sqlstorageextension/internal/metadata"
+	"github.com/otelcol-o365/otelcol-o365/internal/pgtest"
 )
-
-// proxy is a TCP proxy in front of the test Postgres that can go down (refuse connections and cut
-// the open ones) or hang (accept connections, forward nothing), without touching the shared server.
-type proxy struct {
-	t      *testing.T
-	target string
-	addr   string
-
-	mu    sync.Mutex
-	ln    net.Listener
-	conns []net.Conn
-	hang  bool
-	wg    sync.WaitGroup
-}
-
-func newProxy(t *testing.T, target string) *proxy {
-	p := &proxy{t: t, target: target}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	p.addr = ln.Addr().String()
-	p.serve(ln)
-	t.Cleanup(func() {
-		p.down()
-		p.wg.Wait()
-	})
-	return p
-}
-
-func (p *proxy) serve(ln net.Listener) {
-	p.mu.Lock()
-	p.ln = ln
-	p.mu.Unlock()
-	p.wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, c)
-			hang := p.hang
-			p.mu.Unlock()
-			if hang {
-				continue // held open, never answered, closed by down()
-			}
-			p.wg.Go(func() { p.pipe(c) })
-		}
-	})
-}
-
-func (p *proxy) pipe(c net.Conn) {
-	u, err := net.Dial("tcp", p.target)
-	if err != nil {
-		_ = c.Close()
-		return
-	}
-	p.mu.Lock()
-	p.conns = append(p.conns, u)
-	p.mu.Unlock()
-	done := make(chan struct{}, 2)
-	go func() { _, _ = io.Copy(u, c); done <- struct{}{} }()
-	go func() { _, _ = io.Copy(c, u); done <- struct{}{} }()
-	<-done
-	_ = c.Close()
-	_ = u.Close()
-	<-done
-}
-
-// down closes the listener and every connection: the database "crashed".
-func (p *proxy) down() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.ln != nil {
-		_ = p.ln.Close()
-		p.ln = nil
-	}
-	for _, c := range p.conns {
-		_ = c.Close()
-	}
-	p.conns = nil
-}
-
-// up listens again on the same address, forwarding (or hanging).
-func (p *proxy) up(hang bool) {
-	p.mu.Lock()
-	p.hang = hang
-	p.mu.Unlock()
-	var ln net.Listener
-	require.Eventually(p.t, func() bool {
-		var err error
-		ln, err = net.Listen("tcp", p.addr)
-		return err == nil
-	}, 5*time.Second, 20*time.Millisecond)
-	p.serve(ln)
-}
 
 // proxiedConfig is testConfig(postgres) with the DSN pointed at the proxy and a password that must
 // never show up in errors or logs (trust auth ignores it).
-func proxiedConfig(t *testing.T) (*Config, *proxy) {
+func proxiedConfig(t *testing.T) (*Config, *pgtest.Proxy) {
 	cfg := testConfig(t, driverPostgres)
 	u, err := url.Parse(string(cfg.DSN))
 	require.NoError(t, err)
-	p := newProxy(t, u.Host)
-	u.Host = p.addr
+	p := pgtest.NewProxy(t, u.Host)
+	u.Host = p.Addr
 	u.User = url.UserPassword(u.User.Username(), secretPassword)
 	cfg.DSN = configopaque.String(u.String())
 	return cfg, p
@@ -144,7 +48,7 @@ func TestPostgresOutageAndRecovery(t *testing.T) {
 	c := getClient(t, e, component.KindReceiver, receiverID, "")
 	require.NoError(t, c.Set(ctx, "watermark", []byte("w1")))
 
-	p.down()
+	p.Down()
 	err := c.Set(ctx, "watermark", []byte("w2"))
 	require.Error(t, err)
 	t.Logf("while down: %v", err)
@@ -157,14 +61,14 @@ func TestPostgresOutageAndRecovery(t *testing.T) {
 	require.Error(t, err)
 
 	// Hanging: the connection is accepted but never answered; `timeout` bounds every call.
-	p.up(true)
+	p.Up(true)
 	err = c.Set(ctx, "watermark", []byte("w2"))
 	require.Error(t, err)
 	t.Logf("while hanging: %v", err)
 	assert.True(t, isUnavailable(err), "a timeout is classified as unavailable: %v", err)
-	p.down()
+	p.Down()
 
-	p.up(false)
+	p.Up(false)
 	require.Eventually(t, func() bool { return c.Set(ctx, "watermark", []byte("w3")) == nil }, 15*time.Second, 100*time.Millisecond,
 		"the pool reconnects when the database is back")
 	assertValues(t, c, map[string][]byte{"watermark": []byte("w3")})
