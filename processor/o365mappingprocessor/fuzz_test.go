@@ -2,8 +2,10 @@ package o365mappingprocessor
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/pdatatest/plogtest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -70,6 +72,9 @@ func fuzzNormalize(f *testing.F, ds *dataset, sampleName string) {
 	f.Cleanup(func() { _ = p.shutdown(context.Background()) })
 	pseudo := newPseudonymizer([]byte("fuzz-key-0123456789"))
 	f.Fuzz(func(t *testing.T, data []byte, opts uint8) {
+		// A hang is a failure too: the fuzzer keeps the input of a worker that crashes.
+		watchdog := time.AfterFunc(fuzzHang, func() { panic(fmt.Sprintf("no result after %s for opts %d and %q", fuzzHang, opts, data)) })
+		defer watchdog.Stop()
 		lr := plog.NewLogRecord()
 		bodyFromJSON(lr.Body(), data)
 		lr.SetEventName(ds.eventName)
@@ -118,6 +123,9 @@ func fuzzNormalize(f *testing.F, ds *dataset, sampleName string) {
 		}
 	})
 }
+
+// fuzzHang is how long one input may take before the fuzz target calls it a hang.
+const fuzzHang = 10 * time.Second
 
 func fuzzConfig() *Config {
 	cfg := defaultConfig()
