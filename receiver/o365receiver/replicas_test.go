@@ -2,12 +2,9 @@ package o365receiver
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
@@ -62,8 +59,7 @@ func (rp *replica) stop(t *testing.T) {
 // stops, the other takes its tenants over from their committed positions.
 func TestReplicasSplitTenantsAndTakeOver(t *testing.T) {
 	dsn := pgtest.DSN(t)
-	prefix := "o365rcv_" + randomSuffix() + "_"
-	t.Cleanup(func() { dropPrefixedTables(t, dsn, prefix) })
+	prefix := pgtest.TablePrefix(t, dsn, "o365rcv")
 
 	const tenants = 6
 	var specs []graphsim.Tenant
@@ -126,24 +122,4 @@ func polling(rp *replica) int {
 		}
 	}
 	return n
-}
-
-func randomSuffix() string {
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-// dropPrefixedTables removes a test's sql_storage tables from the shared Postgres.
-func dropPrefixedTables(t *testing.T, dsn, prefix string) {
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Logf("cleanup: %v", err)
-		return
-	}
-	defer conn.Close(ctx)
-	for _, table := range []string{"kv", "lease", "schema"} {
-		_, _ = conn.Exec(ctx, "DROP TABLE IF EXISTS "+prefix+table)
-	}
 }
