@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/component"
+
+	"github.com/otelcol-o365/otelcol-o365/internal/graph"
 )
 
 // ErrNotConfigured is returned for a tenant or dataset the receiver does not collect.
@@ -59,15 +61,8 @@ type Dataset struct {
 	Latency     string
 }
 
-// TokenInfo describes an access token without revealing it.
-type TokenInfo struct {
-	ObtainedAt time.Time
-	ExpiresOn  time.Time
-	// Roles are the application permissions granted, from the token's `roles` claim.
-	Roles       []string
-	LastError   string
-	LastErrorAt time.Time
-}
+// TokenInfo describes a tenant's access token without revealing it (the Graph client's own record).
+type TokenInfo = graph.TokenInfo
 
 // StreamStatus is what the receiver knows about one tenant × dataset (× source).
 type StreamStatus struct {

@@ -68,9 +68,7 @@ func (r *o365Receiver) Token(tenant string) o365status.TokenInfo {
 	if c == nil {
 		return o365status.TokenInfo{}
 	}
-	ti := c.Token()
-	return o365status.TokenInfo{ObtainedAt: ti.ObtainedAt, ExpiresOn: ti.ExpiresOn, Roles: ti.Roles,
-		LastError: ti.LastError, LastErrorAt: ti.LastErrorAt}
+	return c.Token()
 }
 
 // Probe asks Graph for one record of the dataset's first source, within the tenant's budget.
