@@ -204,23 +204,7 @@ receivers:
         client_secret: %[6]s
         datasets:
           signins: { kinds: [interactive] }
-exporters:
-  otlp_grpc:
-    endpoint: %[7]s
-    tls: { insecure: true }
-    compression: none
-    headers: { x-epoch: "%[9]d" }
-    sending_queue: { enabled: false }
-service:
-  extensions: [sql_storage]
-  telemetry:
-    logs: { encoding: json }
-    metrics: { level: none }
-  pipelines:
-    logs:
-      receivers: [o365]
-      exporters: [otlp_grpc]
-`, dir, sim.URL(), sim.CAFile, tenant, graphsimtest.ClientID, secretRef, sink.addr, pick(10, 20), epoch))
+%[7]s`, dir, sim.URL(), sim.CAFile, tenant, graphsimtest.ClientID, secretRef, sinkPipelineYAML(sink.addr, epoch, ""), pick(10, 20)))
 	}
 	rotate := func(secret string) {
 		sim.RotateSecret(tenant, graphsimtest.ClientID, secret)

@@ -81,23 +81,8 @@ receivers:
         client_secret: ${env:RELIABILITY_SECRET}
         datasets:
           signins: { kinds: [interactive] }
-exporters:
-  otlp_grpc:
-    endpoint: %[6]s
-    tls: { insecure: true }
-    compression: none
-    sending_queue: { enabled: false }
-    retry_on_failure: { initial_interval: 200ms, max_interval: 1s, max_elapsed_time: 3s }
-service:
-  extensions: [sql_storage]
-  telemetry:
-    logs: { encoding: json }
-    metrics: { level: none }
-  pipelines:
-    logs:
-      receivers: [o365]
-      exporters: [otlp_grpc]
-`, dir, sim.URL(), sim.CAFile, tenant, graphsimtest.ClientID, sink.addr))
+%[6]s`, dir, sim.URL(), sim.CAFile, tenant, graphsimtest.ClientID,
+		sinkPipelineYAML(sink.addr, -1, "retry_on_failure: { initial_interval: 200ms, max_interval: 1s, max_elapsed_time: 3s }")))
 	p := proctest.StartCollector(t, []string{"RELIABILITY_SECRET=" + graphsimtest.Secret}, "--config", cfg)
 	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "state.db")+"?mode=ro")
 	require.NoError(t, err)

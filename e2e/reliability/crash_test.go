@@ -146,7 +146,7 @@ func crashConfig(dir string, sim *graphsimtest.Sim, sink, tenant, sync string, e
 extensions:
   sql_storage:
     path: %[1]s/state.db
-    sqlite: { synchronous: %[8]s }
+    sqlite: { synchronous: %[7]s }
     lease: { ttl: 3s, renew_interval: 1s }
 receivers:
   o365:
@@ -167,23 +167,7 @@ receivers:
         client_secret: ${env:RELIABILITY_SECRET}
         datasets:
           signins: { kinds: [interactive] }
-exporters:
-  otlp_grpc:
-    endpoint: %[6]s
-    tls: { insecure: true }
-    compression: none
-    headers: { x-epoch: "%[7]d" }
-    sending_queue: { enabled: false }
-service:
-  extensions: [sql_storage]
-  telemetry:
-    logs: { encoding: json }
-    metrics: { level: none }
-  pipelines:
-    logs:
-      receivers: [o365]
-      exporters: [otlp_grpc]
-`, dir, sim.URL(), sim.CAFile, tenant, graphsimtest.ClientID, sink, epoch, sync)
+%[6]s`, dir, sim.URL(), sim.CAFile, tenant, graphsimtest.ClientID, sinkPipelineYAML(sink, epoch, ""), sync)
 }
 
 // killAnalysis attributes every repeated delivery to a kill.

@@ -164,6 +164,36 @@ type otlpSink struct {
 	accepted atomic.Int64 // requests accepted
 }
 
+// sinkPipelineYAML ends a collector configuration whose o365 receiver (with sql_storage) sends to the
+// OTLP sink at addr: the otlp_grpc exporter without a sending queue — so the receiver's ConsumeLogs
+// returns only once the sink acknowledged — tagged with the run's epoch (none when negative), with
+// extra exporter settings, and JSON logs for the test to read.
+func sinkPipelineYAML(addr string, epoch int, extra string) string {
+	header := ""
+	if epoch >= 0 {
+		header = fmt.Sprintf("\n    headers: { x-epoch: \"%d\" }", epoch)
+	}
+	if extra != "" {
+		extra = "\n    " + extra
+	}
+	return fmt.Sprintf(`exporters:
+  otlp_grpc:
+    endpoint: %s
+    tls: { insecure: true }
+    compression: none
+    sending_queue: { enabled: false }%s%s
+service:
+  extensions: [sql_storage]
+  telemetry:
+    logs: { encoding: json }
+    metrics: { level: none }
+  pipelines:
+    logs:
+      receivers: [o365]
+      exporters: [otlp_grpc]
+`, addr, header, extra)
+}
+
 func startOTLPSink(t testing.TB) *otlpSink {
 	t.Helper()
 	s := &otlpSink{ledger: newLedger()}
