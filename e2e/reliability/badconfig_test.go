@@ -190,8 +190,7 @@ func TestBadConfig(t *testing.T) {
 	v := proctest.StartCollector(t, env, "validate", "--config", baseFile)
 	require.Equal(t, 0, v.Wait(t, time.Minute), "the base configuration validates:\n%s", v.Out.String())
 	p := proctest.StartCollector(t, env, "--config", baseFile)
-	require.Eventually(t, func() bool { return strings.Contains(p.Out.String(), "Everything is ready") }, time.Minute, 50*time.Millisecond,
-		"the base configuration starts:\n%s", p.Out.String())
+	p.WaitReady(t) // the base configuration starts
 	p.Stop(t)
 	require.Equal(t, 0, p.ExitCode())
 
