@@ -132,7 +132,8 @@ const (
 // hardKinds are failures that retrying cannot fix: a failing stream with one of them is not ready even
 // before it cools down. Transient and throttled failures are warnings until the stream cools down.
 var hardKinds = map[string]bool{
-	"auth": true, "permission": true, "licence": true, "bad_request": true, "storage": true,
+	o365status.ErrorAuth: true, o365status.ErrorPermission: true, o365status.ErrorLicence: true,
+	o365status.ErrorBadRequest: true, o365status.ErrorStorage: true,
 }
 
 // assessInput is everything the assessment of one tenant reads; assess itself does no I/O.
@@ -418,33 +419,30 @@ func streamIssue(tenant string, ds o365status.Dataset, s o365status.StreamStatus
 	case !s.NextPoll.IsZero():
 		text += fmt.Sprintf("; next poll at %s", fmtTime(s.NextPoll))
 	}
-	if s.LastErrorKind == "permission" || s.LastErrorKind == "licence" {
+	if s.LastErrorKind == o365status.ErrorPermission || s.LastErrorKind == o365status.ErrorLicence {
 		text += fmt.Sprintf(" (after fixing it, POST /run/%s?dataset=%s retries at once)", tenant, ds.Name)
 	} else if !blocking {
-		text += fmt.Sprintf(" (the stream cools down after %d failed polls in a row)", coolDownAfter)
+		text += fmt.Sprintf(" (the stream cools down after %d failed polls in a row)", o365status.CoolDownAfter)
 	}
 	return blocking, text
 }
 
-// coolDownAfter mirrors the receiver's threshold, for the wording of warnings only.
-const coolDownAfter = 3
-
 // kindPhrase explains an error kind in words.
 func kindPhrase(kind string, ds o365status.Dataset) string {
 	switch kind {
-	case "licence":
+	case o365status.ErrorLicence:
 		return fmt.Sprintf("licence: the tenant lacks %s, which %s needs", ds.Licence, ds.Name)
-	case "permission":
+	case o365status.ErrorPermission:
 		return fmt.Sprintf("permission: Graph refused the request (403); the app needs %s with admin consent", strings.Join(ds.Permissions, ", "))
-	case "auth":
+	case o365status.ErrorAuth:
 		return "authentication: no usable access token"
-	case "throttled":
+	case o365status.ErrorThrottled:
 		return "throttled by Graph (429 / Retry-After)"
-	case "transient":
+	case o365status.ErrorTransient:
 		return "transient Graph failure (5xx, timeout, dropped connection or truncated page)"
-	case "bad_request":
+	case o365status.ErrorBadRequest:
 		return "Graph rejected the request (4xx)"
-	case "storage":
+	case o365status.ErrorStorage:
 		return "checkpoint storage failed"
 	case "":
 		return "failed"
@@ -466,13 +464,13 @@ func probeFindings(tenant string, ds o365status.Dataset, p *probeResult, failedK
 			when = "its next poll at " + fmtTime(*nextPoll)
 		}
 		return "", fmt.Sprintf("the endpoint answers now (probe at %s); the stream recovers with %s, or POST /run/%s?dataset=%s polls at once", at, when, tenant, ds.Name)
-	case p.kind == probeKindTimeout, p.kind == "transient", p.kind == "throttled":
+	case p.kind == probeKindTimeout, p.kind == o365status.ErrorTransient, p.kind == o365status.ErrorThrottled:
 		return "", fmt.Sprintf("probe at %s was inconclusive (%s): %s", at, p.kind, p.message)
 	case p.kind == probeKindNotConfigured:
 		return "", ""
 	case failedKinds[p.kind]:
 		return "", "" // the stream's failure says the same, with its own request ids
-	case p.kind == "auth" && tokenReported:
+	case p.kind == o365status.ErrorAuth && tokenReported:
 		return "", ""
 	}
 	return fmt.Sprintf("probe at %s failed — %s: %s", at, kindPhrase(p.kind, ds), p.message), ""
@@ -499,7 +497,7 @@ func tokenError(last string, streams []o365status.StreamStatus) string {
 	}
 	const marker = "cannot obtain an access token: "
 	for _, s := range streams {
-		if s.LastErrorKind != "auth" || !aadstsPattern.MatchString(s.LastError) {
+		if s.LastErrorKind != o365status.ErrorAuth || !aadstsPattern.MatchString(s.LastError) {
 			continue
 		}
 		if _, rest, ok := strings.Cut(s.LastError, marker); ok {

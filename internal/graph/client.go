@@ -89,7 +89,7 @@ var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // (truncated or invalid JSON), with exponential backoff and jitter until Retry.MaxElapsedTime. decode
 // must start from scratch on every call and must not keep body. The returned error is an *Error.
 func (c *Client) Get(ctx context.Context, req Request, decode func(body []byte) error) error {
-	bo := c.newBackOff()
+	bo := NewBackOff(c.set.Retry)
 	start := time.Now()
 	refreshedCredential := false
 	for {
@@ -238,9 +238,12 @@ func (c *Client) logFailure(req Request, ge *Error, action string) {
 	c.set.Logger.Warn("Graph request failed: "+ge.Message, fields...)
 }
 
-func (c *Client) newBackOff() *backoff.ExponentialBackOff {
+// NewBackOff is the one translation of `retry_on_failure` into a backoff: intervals, multiplier and
+// jitter as configured. Whether and when to give up (`enabled`, `max_elapsed_time`) is the caller's:
+// the Graph client honours them, while redelivery to the next consumer never gives up, since the page
+// is not committed until it is accepted.
+func NewBackOff(r configretry.BackOffConfig) *backoff.ExponentialBackOff {
 	bo := backoff.NewExponentialBackOff()
-	r := c.set.Retry
 	if r.InitialInterval > 0 {
 		bo.InitialInterval = r.InitialInterval
 	}

@@ -81,6 +81,28 @@ type StreamStatus struct {
 	BackfillProgress float64
 }
 
+// Error kinds: the values of StreamStatus.LastErrorKind (and of the receiver's poll error metric's
+// `kind`). A failed Graph request has its graph.Kind; the receiver adds two of its own.
+var (
+	ErrorTransient  = graph.KindTransient.String()
+	ErrorThrottled  = graph.KindThrottled.String()
+	ErrorAuth       = graph.KindAuth.String()
+	ErrorPermission = graph.KindPermission.String()
+	ErrorLicence    = graph.KindLicence.String()
+	ErrorBadRequest = graph.KindBadRequest.String()
+)
+
+const (
+	// ErrorStorage: the checkpoint could not be read or written.
+	ErrorStorage = "storage"
+	// ErrorLeaseLost: another collector replica took the tenant over; this one stops polling it.
+	ErrorLeaseLost = "lease_lost"
+)
+
+// CoolDownAfter is the number of consecutive failed polls after which a stream cools down
+// (StateCoolingDown): its polls are spaced out, doubling up to the receiver's `max_cooldown`.
+const CoolDownAfter = 3
+
 // Stream states.
 const (
 	StateStarting = "starting"

@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 
+	"github.com/otelcol-o365/otelcol-o365/internal/catalog"
 	"github.com/otelcol-o365/otelcol-o365/internal/graphsim"
 	"github.com/otelcol-o365/otelcol-o365/internal/graphsim/graphsimtest"
 )
@@ -94,7 +95,7 @@ func runBudget(b *testing.B, latency time.Duration, concurrency, tenants, appReq
 	cfg.PollInterval = time.Hour
 	cfg.InitialLookback = 25 * time.Hour
 	cfg.MaxConcurrentRequests = concurrency
-	cfg.RateLimits = map[string]RateLimit{familyReports: {TenantRequests: perTenant, AppRequests: app, Window: window}}
+	cfg.RateLimits = map[string]RateLimit{catalog.FamilyReports: {TenantRequests: perTenant, AppRequests: app, Window: window}}
 	cfg.HTTP.Timeout = 2 * time.Minute
 	for i := range cfg.Tenants {
 		cfg.Tenants[i].Datasets = map[string]DatasetConfig{"signins": {Kinds: []string{"interactive"}}}

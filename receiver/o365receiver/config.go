@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/config/configretry"
 
+	"github.com/otelcol-o365/otelcol-o365/internal/catalog"
 	"github.com/otelcol-o365/otelcol-o365/internal/graph"
 )
 
@@ -198,17 +199,17 @@ func (cfg *Config) Validate() error {
 		}
 		errs = append(errs, t.validateCredentials(key)...)
 		for ds, dc := range t.Datasets {
-			if _, ok := datasetsByName[ds]; !ok {
+			if _, ok := catalog.ByName(ds); !ok {
 				errs = append(errs, fmt.Errorf("`%s.datasets.%s` is not a dataset; known datasets: %s", key, ds, datasetNames()))
 			}
 			if dc.PollInterval < 0 {
 				errs = append(errs, fmt.Errorf("`%s.datasets.%s.poll_interval` must not be negative", key, ds))
 			}
-			if len(dc.Kinds) > 0 && ds != "signins" {
+			if len(dc.Kinds) > 0 && ds != catalog.SignIns.Name {
 				errs = append(errs, fmt.Errorf("`%s.datasets.%s.kinds` applies only to signins", key, ds))
 			}
 			for _, k := range dc.Kinds {
-				if _, ok := signInKinds[k]; !ok {
+				if _, ok := catalog.SignIns.Source(k); !ok {
 					errs = append(errs, fmt.Errorf("`%s.datasets.%s.kinds` has unknown kind %q; known kinds: %s", key, ds, k, signInKindNames()))
 				}
 			}
@@ -311,12 +312,12 @@ func secretEnvVar(tenantID string) string {
 // enabledDatasets lists the datasets the tenant collects, with their effective poll interval.
 func (cfg *Config) enabledDatasets(t *TenantConfig) []datasetSettings {
 	var out []datasetSettings
-	for _, d := range datasets {
-		dc, listed := t.Datasets[d.name]
+	for _, d := range catalog.All() {
+		dc, listed := t.Datasets[d.Name]
 		if len(t.Datasets) > 0 && !listed {
 			continue // an explicit list collects only what it lists
 		}
-		enabled := d.defaultEnabled
+		enabled := d.DefaultEnabled
 		if dc.Enabled != nil {
 			enabled = *dc.Enabled
 		}

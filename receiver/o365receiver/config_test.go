@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
 
+	"github.com/otelcol-o365/otelcol-o365/internal/catalog"
 	"github.com/otelcol-o365/otelcol-o365/receiver/o365receiver/internal/metadata"
 )
 
@@ -51,7 +52,7 @@ func TestLoadConfig(t *testing.T) {
 	want.RateLimitMargin = 100 * time.Millisecond
 	want.HTTP.Timeout = 30 * time.Second
 	want.HTTP.TLS.CAFile = "/etc/ssl/graph-proxy.pem"
-	want.RateLimits[familyReports] = RateLimit{TenantRequests: 4, AppRequests: 100, Window: 10 * time.Second} // other families keep their defaults
+	want.RateLimits[catalog.FamilyReports] = RateLimit{TenantRequests: 4, AppRequests: 100, Window: 10 * time.Second} // other families keep their defaults
 	disabled := false
 	want.Tenants = []TenantConfig{{
 		Name: "contoso", TenantID: "11111111-2222-3333-4444-555555555555", ClientID: "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee",
@@ -64,7 +65,7 @@ func TestLoadConfig(t *testing.T) {
 	assert.Equal(t, want, full)
 	enabled := full.enabledDatasets(&full.Tenants[0])
 	require.Len(t, enabled, 1)
-	assert.Equal(t, "signins", enabled[0].dataset.name)
+	assert.Equal(t, "signins", enabled[0].dataset.Name)
 	assert.Equal(t, time.Minute, enabled[0].pollInterval)
 }
 

@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 
+	"github.com/otelcol-o365/otelcol-o365/internal/catalog"
 	"github.com/otelcol-o365/otelcol-o365/internal/graphsim"
 	"github.com/otelcol-o365/otelcol-o365/internal/graphsim/graphsimtest"
 )
@@ -115,7 +116,7 @@ func TestEveryDataset(t *testing.T) {
 			key += "@" + stringField(rec.body, "lastUpdatedDateTime")
 		}
 		got[rec.dataset+"/"+rec.kind] = append(got[rec.dataset+"/"+rec.kind], key)
-		if datasetsByName[rec.dataset].kind == kindSnapshot {
+		if ds, _ := catalog.ByName(rec.dataset); ds.Kind == catalog.Snapshot {
 			require.Equal(t, ChangeBaseline, rec.change, "the first snapshot is the baseline")
 		}
 	}

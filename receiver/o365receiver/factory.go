@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/receiver"
 
+	"github.com/otelcol-o365/otelcol-o365/internal/catalog"
 	"github.com/otelcol-o365/otelcol-o365/receiver/o365receiver/internal/metadata"
 )
 
@@ -19,17 +20,13 @@ func NewFactory() receiver.Factory {
 		receiver.WithLogs(createLogsReceiver, metadata.LogsStability))
 }
 
-// defaultRateLimits are Graph's documented limits (learn.microsoft.com/graph/throttling-limits).
+// defaultRateLimits are Graph's documented limits.
 func defaultRateLimits() map[string]RateLimit {
-	return map[string]RateLimit{
-		familyReports: {TenantRequests: 5, AppRequests: 122, Window: 10 * time.Second},
-		// 1 request / s per tenant across all apps; Graph sends no Retry-After for this family.
-		familyIdentityProtection: {TenantRequests: 1, Window: time.Second},
-		familySecurity:           {TenantRequests: 150, Window: time.Minute},
-		// Directory reads are metered in resource units (3,500+ per 10 s per app and tenant); a list page
-		// costs a few, so this stays far inside the smallest tenant's allowance.
-		familyDirectory: {TenantRequests: 100, Window: 10 * time.Second},
+	out := map[string]RateLimit{}
+	for family, l := range catalog.Limits {
+		out[family] = RateLimit{TenantRequests: l.TenantRequests, AppRequests: l.AppRequests, Window: l.Window}
 	}
+	return out
 }
 
 func createDefaultConfig() component.Config {

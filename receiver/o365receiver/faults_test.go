@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 
+	"github.com/otelcol-o365/otelcol-o365/internal/catalog"
 	"github.com/otelcol-o365/otelcol-o365/internal/graphsim"
 	"github.com/otelcol-o365/otelcol-o365/internal/graphsim/graphsimtest"
 )
@@ -90,7 +91,7 @@ func TestRequestRateStaysWithinBudget(t *testing.T) {
 	})
 	cfg := simConfig(sim, 1, 2)
 	cfg.PageSize = 100
-	cfg.RateLimits = map[string]RateLimit{familyReports: {TenantRequests: 5, AppRequests: 8, Window: time.Second}}
+	cfg.RateLimits = map[string]RateLimit{catalog.FamilyReports: {TenantRequests: 5, AppRequests: 8, Window: time.Second}}
 	cfg.RateLimitMargin = 50 * time.Millisecond
 	cfg.PollInterval = time.Hour // one pass
 	sink := new(consumertest.LogsSink)

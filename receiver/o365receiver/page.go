@@ -6,7 +6,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cenkalti/backoff/v5"
 	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -43,7 +42,7 @@ type fetchedPage struct {
 }
 
 // sourceURL is the source's collection URL.
-func (t *task) sourceURL() string { return t.graphURL + "/" + t.src.apiVersion + t.src.path }
+func (t *task) sourceURL() string { return t.graphURL + "/" + t.src.APIVersion + t.src.Path }
 
 // fetch GETs and parses one page.
 func (t *task) fetch(ctx context.Context, link string) (*fetchedPage, error) {
@@ -58,8 +57,8 @@ func (t *task) fetch(ctx context.Context, link string) (*fetchedPage, error) {
 	if err != nil {
 		return nil, err
 	}
-	if t.ds.timeField != "" {
-		page.oldest, page.newest, page.newestFirst = page.parsed.TimeSpan(t.ds.timeField)
+	if t.ds.TimeField != "" {
+		page.oldest, page.newest, page.newestFirst = page.parsed.TimeSpan(t.ds.TimeField)
 	}
 	page.parsed.Park()
 	page.fetched = time.Now()
@@ -125,12 +124,7 @@ func (t *task) newBatch() (plog.Logs, plog.LogRecordSlice) {
 // never committed, so it is never lost. A call in progress when the receiver shuts down is not cut
 // short (see finishing): the next consumer may already have passed the batch on.
 func (t *task) deliver(ctx context.Context, logs plog.Logs, n int) error {
-	bo := backoff.NewExponentialBackOff()
-	bo.InitialInterval = t.r.cfg.RetryOnFailure.InitialInterval
-	if t.r.cfg.RetryOnFailure.MaxInterval > 0 {
-		bo.MaxInterval = t.r.cfg.RetryOnFailure.MaxInterval
-	}
-	bo.Reset()
+	bo := graph.NewBackOff(t.r.cfg.RetryOnFailure)
 	callCtx, cancel := finishing(ctx)
 	defer cancel()
 	began := time.Now()

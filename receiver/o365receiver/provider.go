@@ -8,6 +8,7 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 
+	"github.com/otelcol-o365/otelcol-o365/internal/catalog"
 	"github.com/otelcol-o365/otelcol-o365/internal/graph"
 	"github.com/otelcol-o365/otelcol-o365/internal/o365status"
 )
@@ -53,8 +54,8 @@ func (r *o365Receiver) Tenants() []o365status.Tenant {
 		}
 		for _, ds := range r.cfg.enabledDatasets(t) {
 			ti.Datasets = append(ti.Datasets, o365status.Dataset{
-				Name: ds.dataset.name, Permissions: ds.dataset.permissions(t.Datasets[ds.dataset.name]),
-				Licence: ds.dataset.licence, Latency: ds.dataset.latency,
+				Name: ds.dataset.Name, Permissions: permissions(ds.dataset, t.Datasets[ds.dataset.Name]),
+				Licence: ds.dataset.Licence, Latency: ds.dataset.Latency,
 			})
 		}
 		out = append(out, ti)
@@ -79,7 +80,7 @@ func (r *o365Receiver) Probe(ctx context.Context, tenant, dataset string) error 
 	}
 	tk := tasks[0]
 	link := tk.sourceURL()
-	if tk.ds.kind == kindEventStream {
+	if tk.ds.Kind == catalog.EventStream {
 		link += "?$top=1"
 	}
 	return tk.client.Get(ctx, tk.graphRequest(link), func(body []byte) error {
@@ -112,7 +113,7 @@ func (r *o365Receiver) tasksOf(tenant, dataset string) ([]*task, error) {
 			continue
 		}
 		known = true
-		if dataset == "" || tk.ds.name == dataset {
+		if dataset == "" || tk.ds.Name == dataset {
 			out = append(out, tk)
 		}
 	}

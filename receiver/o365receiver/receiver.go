@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
+	"github.com/otelcol-o365/otelcol-o365/internal/catalog"
 	"github.com/otelcol-o365/otelcol-o365/internal/graph"
 	"github.com/otelcol-o365/otelcol-o365/internal/leasing"
 	"github.com/otelcol-o365/otelcol-o365/internal/o365status"
@@ -97,21 +98,21 @@ func (r *o365Receiver) Start(ctx context.Context, host component.Host) error {
 		r.clients[t.label()] = gc
 		for _, ds := range r.cfg.enabledDatasets(t) {
 			d := ds.dataset
-			if !d.availableIn(t.Cloud) {
+			if !d.AvailableIn(t.Cloud) {
 				r.set.Logger.Warn("Dataset is not offered in the tenant's cloud; skipped",
-					zap.String("tenant", t.label()), zap.String("dataset", d.name), zap.String("cloud", t.Cloud))
+					zap.String("tenant", t.label()), zap.String("dataset", d.Name), zap.String("cloud", t.Cloud))
 				continue
 			}
 			// Graph budgets requests per app per tenant, and per app across tenants.
-			tenantKey := strings.Join([]string{"tenant", t.TenantID, t.appID(), d.family}, "|")
-			appKey := strings.Join([]string{"app", authority, t.appID(), d.family}, "|")
-			if rl, ok := r.cfg.RateLimits[d.family]; ok {
+			tenantKey := strings.Join([]string{"tenant", t.TenantID, t.appID(), d.Family}, "|")
+			appKey := strings.Join([]string{"app", authority, t.appID(), d.Family}, "|")
+			if rl, ok := r.cfg.RateLimits[d.Family]; ok {
 				budget.Define(tenantKey, graph.Window{Requests: rl.TenantRequests, Per: rl.Window})
 				budget.Define(appKey, graph.Window{Requests: rl.AppRequests, Per: rl.Window})
 			}
-			for _, src := range d.sourcesFor(t.Datasets[d.name]) {
+			for _, src := range sourcesFor(d, t.Datasets[d.Name]) {
 				tk := newTask(r, t, d, src, ds.pollInterval, gc, graphEndpoint, []string{tenantKey, appKey}, tenantKey)
-				if d.kind == kindSnapshot {
+				if d.Kind == catalog.Snapshot {
 					newSnapshotStream(tk)
 				} else {
 					newEventStream(tk)
@@ -181,7 +182,7 @@ func (r *o365Receiver) observeLag(_ context.Context, o metric.Float64Observer) e
 
 func (r *o365Receiver) observeProgress(_ context.Context, o metric.Float64Observer) error {
 	for _, tk := range r.tasks {
-		if tk.ds.kind == kindEventStream {
+		if tk.ds.Kind == catalog.EventStream {
 			o.Observe(tk.Status().BackfillProgress, tk.metricAttrs())
 		}
 	}

@@ -60,7 +60,7 @@ const snapshotStateVersion = 1
 
 func newSnapshotStream(t *task) *snapshotStream {
 	s := &snapshotStream{task: t}
-	if t.ds.name == "mfa_coverage" {
+	if t.ds.Name == "mfa_coverage" {
 		s.summarizer = func() summarizer { return &mfaCoverage{} }
 	}
 	t.poll = s.poll
@@ -86,9 +86,9 @@ func (s *snapshotStream) poll(ctx context.Context) (int, error) {
 	}
 	emitted := 0
 	link := s.sourceURL()
-	if len(s.src.query) > 0 {
+	if len(s.src.Query) > 0 {
 		v := url.Values{}
-		for k, val := range s.src.query {
+		for k, val := range s.src.Query {
 			v.Set(k, val)
 		}
 		link += "?" + encodeQuery(v)
@@ -177,15 +177,15 @@ func (s *snapshotStream) mark(records plog.LogRecordSlice, fetched time.Time, ne
 }
 
 func (s *snapshotStream) stamp(lr plog.LogRecord, id, change string, taken, observed time.Time) {
-	lr.SetEventName(s.ds.eventName)
+	lr.SetEventName(s.ds.EventName)
 	lr.SetTimestamp(pcommon.NewTimestampFromTime(taken))
 	lr.SetObservedTimestamp(pcommon.NewTimestampFromTime(observed))
 	a := lr.Attributes()
 	a.PutStr(AttrRecordID, id)
 	a.PutStr(AttrChange, change)
 	a.PutStr(AttrSnapshotTime, taken.Format(time.RFC3339Nano))
-	if s.src.variant != "" {
-		a.PutStr(AttrRecordKind, s.src.variant)
+	if s.src.Variant != "" {
+		a.PutStr(AttrRecordKind, s.src.Variant)
 	}
 }
 

@@ -95,7 +95,7 @@ func (s *eventStream) poll(ctx context.Context) (int, error) {
 	spans := []*span{{from: from, to: now}}
 	inflight, ready := 0, 0
 	maxAhead := s.r.cfg.MaxConcurrentRequests + 4 // fetched pages waiting for their turn, bounded
-	q := query{ordered: s.ds.ordered}
+	q := query{ordered: s.ds.OrderBy}
 	emitted := 0
 	followed := map[string]bool{} // nextLinks, to stop a paging loop
 	for len(spans) > 0 {
@@ -200,19 +200,19 @@ func (s *eventStream) fetchSpan(ctx context.Context, sp *span) {
 	full := pg.Len() >= top
 	oldest, newest, newestFirst := sp.page.oldest, sp.page.newest, sp.page.newestFirst
 	switch perPage := newest.Sub(oldest); {
-	case s.ds.ordered && full && sp.link == "" && perPage > 0:
+	case s.ds.OrderBy && full && sp.link == "" && perPage > 0:
 		// The page's records span perPage: spans a little shorter hold a little less than a page
 		// each, so they come back in one request (a span that is denser splits again).
 		sp.rest = splitRange(newest, sp.to, perPage*fillTarget/100)
 	case pg.NextLink() != "":
 		sp.rest = []*span{{link: pg.NextLink(), from: sp.from, to: sp.to, via: sp.page.info}}
-	case s.ds.pageByTime && full && newestFirst && oldest.After(sp.from):
+	case s.ds.PageByTime && full && newestFirst && oldest.After(sp.from):
 		// Graph may end a full page of alerts without a nextLink (elastic/integrations#20234):
 		// continue past the page's time boundary — older records, as they are listed newest first.
 		sp.rest = []*span{{from: sp.from, to: oldest}}
-	case s.ds.pageByTime && full && !newestFirst && newest.After(sp.from):
+	case s.ds.PageByTime && full && !newestFirst && newest.After(sp.from):
 		sp.rest = []*span{{from: newest, to: sp.to}}
-	case s.ds.pageByTime && full:
+	case s.ds.PageByTime && full:
 		s.logger.Warn("A full page without nextLink whose records all share one time; the rest of that instant cannot be paged", zap.Time("at", oldest))
 	}
 }
@@ -237,17 +237,17 @@ func splitRange(from, to time.Time, step time.Duration) []*span {
 // retains for it.
 func (s *eventStream) startTime(now time.Time) time.Time {
 	lookback := s.r.cfg.InitialLookback
-	if s.ds.retention > 0 && lookback > s.ds.retention {
+	if s.ds.Retention > 0 && lookback > s.ds.Retention {
 		s.logger.Warn("`initial_lookback` exceeds what Graph retains for this dataset; starting at the retention limit",
-			zap.Duration("initial_lookback", lookback), zap.Duration("retention", s.ds.retention))
-		lookback = s.ds.retention
+			zap.Duration("initial_lookback", lookback), zap.Duration("retention", s.ds.Retention))
+		lookback = s.ds.Retention
 	}
 	return now.Add(-lookback)
 }
 
 func (s *eventStream) pageSize() int {
-	if s.ds.maxPageSize > 0 {
-		return min(s.r.cfg.PageSize, s.ds.maxPageSize)
+	if s.ds.MaxPageSize > 0 {
+		return min(s.r.cfg.PageSize, s.ds.MaxPageSize)
 	}
 	return s.r.cfg.PageSize
 }
@@ -331,14 +331,14 @@ func (p *progress) finish(emitted int) {
 
 // listURL asks for [from, to] on the dataset's time field, oldest first where Graph supports ordering.
 func (s *eventStream) listURL(from, to time.Time, top int) string {
-	tf := s.ds.timeField
+	tf := s.ds.TimeField
 	filter := fmt.Sprintf("%s ge %s and %s le %s", tf, from.UTC().Format(graphTimeLayout), tf, to.UTC().Format(graphTimeLayout))
-	if s.src.filter != "" {
-		filter = s.src.filter + " and " + filter
+	if s.src.Filter != "" {
+		filter = s.src.Filter + " and " + filter
 	}
 	v := url.Values{}
 	v.Set("$filter", filter)
-	if s.ds.ordered {
+	if s.ds.OrderBy {
 		v.Set("$orderby", tf+" asc")
 	}
 	v.Set("$top", fmt.Sprint(top))
@@ -369,7 +369,7 @@ func (s *eventStream) prepare(records plog.LogRecordSlice, fetched time.Time, q 
 	records.RemoveIf(func(lr plog.LogRecord) bool {
 		body := lr.Body().Map()
 		id := stringField(body, "id")
-		at, timeErr := time.Parse(time.RFC3339Nano, stringField(body, s.ds.timeField))
+		at, timeErr := time.Parse(time.RFC3339Nano, stringField(body, s.ds.TimeField))
 		if timeErr == nil && at.After(q.newest) {
 			q.newest = at
 		}
@@ -389,7 +389,7 @@ func (s *eventStream) prepare(records plog.LogRecordSlice, fetched time.Time, q 
 		}
 		onPage[key] = struct{}{}
 		keys = append(keys, key)
-		lr.SetEventName(s.ds.eventName)
+		lr.SetEventName(s.ds.EventName)
 		lr.SetObservedTimestamp(observed)
 		if timeErr == nil {
 			lr.SetTimestamp(pcommon.NewTimestampFromTime(at))
@@ -400,8 +400,8 @@ func (s *eventStream) prepare(records plog.LogRecordSlice, fetched time.Time, q 
 			newest = fetched // keep its dedup key for a full lookback
 		}
 		lr.Attributes().PutStr(AttrRecordID, id)
-		if s.src.variant != "" {
-			lr.Attributes().PutStr(AttrRecordKind, s.src.variant)
+		if s.src.Variant != "" {
+			lr.Attributes().PutStr(AttrRecordKind, s.src.Variant)
 		}
 		return false
 	})
@@ -417,8 +417,8 @@ func (s *eventStream) dedupKey(id string, body pcommon.Map) checkpoint.Key {
 	switch {
 	case id == "":
 		return checkpoint.KeyOf(contentString(body))
-	case s.ds.versionField != "":
-		return checkpoint.KeyOf(id, stringField(body, s.ds.versionField))
+	case s.ds.VersionField != "":
+		return checkpoint.KeyOf(id, stringField(body, s.ds.VersionField))
 	}
 	return checkpoint.KeyOf(id)
 }

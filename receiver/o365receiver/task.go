@@ -52,7 +52,7 @@ const (
 )
 
 // coolDownAfter is the number of consecutive failures after which a stream cools down.
-const coolDownAfter = 3
+const coolDownAfter = o365status.CoolDownAfter
 
 // StreamStatus is what the receiver knows about one tenant × dataset (× source).
 type StreamStatus = o365status.StreamStatus
@@ -65,41 +65,41 @@ func newTask(r *o365Receiver, t *TenantConfig, ds *dataset, src source, interval
 	a.PutStr("cloud.provider", "azure")
 	a.PutStr("azure.tenant.id", t.TenantID)
 	a.PutStr("o365.tenant.name", t.label())
-	a.PutStr("o365.dataset", ds.name)
-	logger := r.set.Logger.With(zap.String("tenant", t.label()), zap.String("dataset", ds.name))
-	if src.variant != "" {
-		logger = logger.With(zap.String("source", src.variant))
+	a.PutStr("o365.dataset", ds.Name)
+	logger := r.set.Logger.With(zap.String("tenant", t.label()), zap.String("dataset", ds.Name))
+	if src.Variant != "" {
+		logger = logger.With(zap.String("source", src.Variant))
 	}
 	return &task{
 		r: r, tenant: t, ds: ds, src: src, interval: interval, client: client, graphURL: graphURL,
 		budgetKeys: budgetKeys, pauseKey: pauseKey, logger: logger,
-		attrs: metricAttrs(t.label(), ds.name), resource: res, trigger: make(chan struct{}, 1),
-		status: StreamStatus{Tenant: t.label(), Dataset: ds.name, Variant: src.variant, State: StateStarting, BackfillProgress: 1},
+		attrs: metricAttrs(t.label(), ds.Name), resource: res, trigger: make(chan struct{}, 1),
+		status: StreamStatus{Tenant: t.label(), Dataset: ds.Name, Variant: src.Variant, State: StateStarting, BackfillProgress: 1},
 	}
 }
 
 // metricAttrs identify the stream's gauges: tenant, dataset and, for multi-source datasets, kind.
 func (t *task) metricAttrs() metric.MeasurementOption {
-	if t.src.variant == "" {
+	if t.src.Variant == "" {
 		return t.attrs
 	}
-	return metric.WithAttributes(attrTenant.String(t.tenant.label()), attrDataset.String(t.ds.name), attrSource.String(t.src.variant))
+	return metric.WithAttributes(attrTenant.String(t.tenant.label()), attrDataset.String(t.ds.Name), attrSource.String(t.src.Variant))
 }
 
 // name identifies the stream in logs and status: tenant/dataset[/variant].
 func (t *task) name() string {
-	n := t.tenant.label() + "/" + t.ds.name
-	if t.src.variant != "" {
-		n += "/" + t.src.variant
+	n := t.tenant.label() + "/" + t.ds.Name
+	if t.src.Variant != "" {
+		n += "/" + t.src.Variant
 	}
 	return n
 }
 
 // checkpointPrefix keys the stream's state by tenant id (stable across renames of the label).
 func (t *task) checkpointPrefix() string {
-	p := "o365/" + t.tenant.TenantID + "/" + t.ds.name
-	if t.src.variant != "" && t.src.variant != "interactive" { // interactive sign-ins keep the original key
-		p += "/" + t.src.variant
+	p := "o365/" + t.tenant.TenantID + "/" + t.ds.Name
+	if t.src.Variant != "" && t.src.Variant != "interactive" { // interactive sign-ins keep the original key
+		p += "/" + t.src.Variant
 	}
 	return p
 }
@@ -150,7 +150,7 @@ func (t *task) pollAndReport(ctx context.Context) time.Duration {
 	if err != nil {
 		kind = errorKind(err)
 		t.r.tb.O365PollErrors.Add(ctx, 1, metric.WithAttributes(attrTenant.String(t.tenant.label()),
-			attrDataset.String(t.ds.name), attrKind.String(kind)))
+			attrDataset.String(t.ds.Name), attrKind.String(kind)))
 	}
 	t.mu.Lock()
 	t.status.LastPollEnd = time.Now()
@@ -189,7 +189,7 @@ func (t *task) schedule(kind string, failures int) (time.Duration, string) {
 	switch {
 	case failures == 0:
 		return t.interval, StateOK
-	case kind == graph.KindPermission.String() || kind == graph.KindLicence.String():
+	case kind == o365status.ErrorPermission || kind == o365status.ErrorLicence:
 		return max(t.interval, t.r.cfg.ForbiddenRetryInterval), StateCoolingDown
 	case failures < coolDownAfter:
 		return t.interval, StateFailing
@@ -227,15 +227,15 @@ var errStorage = errors.New("storage")
 
 func errorKind(err error) string {
 	if isLeaseLost(err) {
-		return "lease_lost"
+		return o365status.ErrorLeaseLost
 	}
 	if errors.Is(err, errStorage) {
-		return "storage"
+		return o365status.ErrorStorage
 	}
 	return graph.KindOf(err).String()
 }
 
 // graphRequest is a GET of link within the task's budget.
 func (t *task) graphRequest(link string) graph.Request {
-	return graph.Request{URL: link, Dataset: t.ds.name, BudgetKeys: t.budgetKeys, PauseKey: t.pauseKey}
+	return graph.Request{URL: link, Dataset: t.ds.Name, BudgetKeys: t.budgetKeys, PauseKey: t.pauseKey}
 }

@@ -1,0 +1,251 @@
+// Package catalog is the one home of the facts about each dataset otelcol-o365 collects from Microsoft
+// Graph: its Graph collections, time field, kind, throttling family, permissions, licence, documented
+// latency and the lookback that fits it. The receiver collects from it, the processor numbers and
+// recognises datasets by it, and the extensions describe datasets from it; none restates a fact.
+//
+// Sources: ../../../shared/GRAPH.md (Microsoft's documentation, cited there per fact).
+package catalog
+
+import (
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/otelcol-o365/otelcol-o365/internal/o365attr"
+)
+
+// Kind says how a dataset is collected.
+type Kind int
+
+const (
+	// EventStream: incremental by time — [position − lookback, now], dedup, commit after consume.
+	EventStream Kind = iota
+	// Snapshot: fetched whole; emitted as a snapshot plus added / modified / removed change records.
+	Snapshot
+)
+
+func (k Kind) String() string {
+	if k == Snapshot {
+		return "snapshot"
+	}
+	return "event_stream"
+}
+
+// Graph throttling families (GRAPH.md "Service limits"): each has its own request budget.
+const (
+	FamilyReports            = "reports"
+	FamilyIdentityProtection = "identity_protection"
+	FamilySecurity           = "security"
+	FamilyDirectory          = "directory"
+)
+
+// Limit is a family's documented request budget: TenantRequests per Window per app in one tenant, and
+// AppRequests (0 = none documented) per Window per app across tenants.
+type Limit struct {
+	TenantRequests int
+	AppRequests    int
+	Window         time.Duration
+}
+
+// Limits are Graph's documented limits by family (learn.microsoft.com/graph/throttling-limits).
+var Limits = map[string]Limit{
+	FamilyReports: {TenantRequests: 5, AppRequests: 122, Window: 10 * time.Second},
+	// 1 request / s per tenant across all apps; Graph sends no Retry-After for this family.
+	FamilyIdentityProtection: {TenantRequests: 1, Window: time.Second},
+	FamilySecurity:           {TenantRequests: 150, Window: time.Minute},
+	// Directory reads are metered in resource units (3,500+ per 10 s per app and tenant); a list page
+	// costs a few, so this stays far inside the smallest tenant's allowance.
+	FamilyDirectory: {TenantRequests: 100, Window: 10 * time.Second},
+}
+
+// Dataset describes one kind of Graph data.
+type Dataset struct {
+	Name      string // YAML key under `datasets`, and the o365.dataset resource attribute
+	Kind      Kind
+	EventName string // LogRecord EventName of its records
+	Family    string // Graph throttling family
+	// Sources are the Graph collections read for the dataset, each with its own cursor or snapshot.
+	Sources        []Source
+	DefaultEnabled bool
+	MaxPageSize    int // Graph's documented $top maximum (0 = the API takes no $top)
+
+	// Event streams.
+	TimeField string // the record's own time: filtered, ordered by, and the position
+	// OrderBy: Graph documents $orderby on TimeField. It is asked for, never trusted: each page's order
+	// is checked before the receiver relies on it.
+	OrderBy bool
+	// VersionField is part of a record's identity when Graph republishes a changed record under the
+	// same id (alerts): one record per version.
+	VersionField string
+	// PageByTime: Graph may end a full page without a nextLink (elastic/integrations#20234); the query
+	// continues past the page's time boundary.
+	PageByTime bool
+	// Retention bounds initial_lookback: Graph keeps no older data.
+	Retention time.Duration
+	// Lookback is the default of how late a record may become visible in Graph and still be collected:
+	// a margin over Microsoft's documented latency for the dataset (Latency).
+	Lookback time.Duration
+
+	// What Graph requires, for documentation and readiness.
+	Permission string
+	Licence    string
+	Latency    string
+	// UnavailableIn lists clouds that do not offer the dataset.
+	UnavailableIn []string
+}
+
+// Source is one Graph collection of a dataset.
+type Source struct {
+	Variant    string // "" for a single-source dataset; the cursor and o365.record.kind value otherwise
+	APIVersion string // v1.0 or beta
+	Path       string
+	// Filter is an extra $filter clause (sign-in kinds); Query holds extra parameters ($expand).
+	Filter     string
+	Query      map[string]string
+	Permission string // overrides the dataset's permission for this source
+}
+
+// Sign-in kinds: interactive sign-ins are read from v1.0 (Microsoft's stable schema); the other kinds
+// exist only in beta, selected by signInEventTypes.
+var (
+	SignInsInteractive      = Source{Variant: "interactive", APIVersion: "v1.0", Path: "/auditLogs/signIns"}
+	SignInsNonInteractive   = Source{Variant: "non_interactive", APIVersion: "beta", Path: "/auditLogs/signIns", Filter: "signInEventTypes/any(t: t eq 'nonInteractiveUser')"}
+	SignInsServicePrincipal = Source{Variant: "service_principal", APIVersion: "beta", Path: "/auditLogs/signIns", Filter: "signInEventTypes/any(t: t eq 'servicePrincipal')"}
+	SignInsManagedIdentity  = Source{Variant: "managed_identity", APIVersion: "beta", Path: "/auditLogs/signIns", Filter: "signInEventTypes/any(t: t eq 'managedIdentity')"}
+)
+
+const day = 24 * time.Hour
+
+// Datasets, in the order the receiver starts them and the documentation lists them.
+var (
+	SignIns = &Dataset{
+		Name: o365attr.DatasetSignIns, Kind: EventStream, EventName: o365attr.EventSignIn, Family: FamilyReports,
+		Sources:   []Source{SignInsInteractive, SignInsNonInteractive, SignInsServicePrincipal, SignInsManagedIdentity},
+		TimeField: "createdDateTime", OrderBy: true, Retention: 30 * day, MaxPageSize: 1000, DefaultEnabled: true,
+		// 6 × the documented p99; each poll re-reads it, so it costs budget (receiver README).
+		Lookback:   30 * time.Minute,
+		Permission: "AuditLog.Read.All", Licence: "Entra ID P1 or P2", Latency: "2 min p95, 5 min p99",
+	}
+	DirectoryAudits = &Dataset{
+		Name: o365attr.DatasetDirectoryAudits, Kind: EventStream, EventName: o365attr.EventDirectoryAudit, Family: FamilyReports,
+		Sources:   []Source{{APIVersion: "v1.0", Path: "/auditLogs/directoryAudits"}},
+		TimeField: "activityDateTime", OrderBy: true, Retention: 30 * day, MaxPageSize: 1000, DefaultEnabled: true,
+		Lookback:   30 * time.Minute,
+		Permission: "AuditLog.Read.All", Licence: "any (Entra ID Free keeps 7 days)", Latency: "2 min p95, 5 min p99",
+	}
+	SecurityAlerts = &Dataset{
+		Name: o365attr.DatasetSecurityAlerts, Kind: EventStream, EventName: o365attr.EventSecurityAlert, Family: FamilySecurity,
+		Sources:   []Source{{APIVersion: "v1.0", Path: "/security/alerts_v2"}},
+		TimeField: "lastUpdateDateTime", VersionField: "lastUpdateDateTime", PageByTime: true,
+		Retention: 180 * day, MaxPageSize: 1000, DefaultEnabled: false,
+		// No latency is documented for alerts_v2; the lateness the receiver measures tells whether it fits.
+		Lookback:   time.Hour,
+		Permission: "SecurityAlert.Read.All", Licence: "Microsoft Defender XDR", Latency: "not documented; one record per alert update",
+	}
+	RiskDetections = &Dataset{
+		Name: o365attr.DatasetRiskDetections, Kind: EventStream, EventName: o365attr.EventRiskDetection, Family: FamilyIdentityProtection,
+		Sources:   []Source{{APIVersion: "v1.0", Path: "/identityProtection/riskDetections"}},
+		TimeField: "lastUpdatedDateTime", VersionField: "lastUpdatedDateTime",
+		Retention: 90 * day, MaxPageSize: 500, DefaultEnabled: true,
+		// Offline detections appear up to 48 h later: 48 h is 80 % of 60 h, where the receiver warns.
+		Lookback:   60 * time.Hour,
+		Permission: "IdentityRiskEvent.Read.All", Licence: "Entra ID P2 (P1: limited)", Latency: "5–10 min real-time, up to 48 h offline",
+		UnavailableIn: []string{"china"},
+	}
+	RoleAssignments = &Dataset{
+		Name: o365attr.DatasetRoleAssignments, Kind: Snapshot, EventName: o365attr.EventRoleAssignment, Family: FamilyDirectory,
+		Sources: []Source{
+			{Variant: "active", APIVersion: "v1.0", Path: "/roleManagement/directory/roleAssignments", Query: map[string]string{"$expand": "principal,roleDefinition"}},
+			{Variant: "eligible", APIVersion: "v1.0", Path: "/roleManagement/directory/roleEligibilitySchedules", Query: map[string]string{"$expand": "principal,roleDefinition"},
+				Permission: "RoleEligibilitySchedule.Read.Directory"},
+		},
+		MaxPageSize: 999, DefaultEnabled: true,
+		Permission: "RoleManagement.Read.Directory", Licence: "any (eligible assignments: Entra ID P2 / PIM)", Latency: "near real time",
+	}
+	ConditionalAccessPolicies = &Dataset{
+		Name: o365attr.DatasetConditionalAccessPolicies, Kind: Snapshot, EventName: o365attr.EventConditionalAccessPolicy,
+		Family:  FamilyIdentityProtection,
+		Sources: []Source{{APIVersion: "v1.0", Path: "/identity/conditionalAccess/policies"}}, DefaultEnabled: true,
+		Permission: "Policy.Read.All", Licence: "Entra ID P1 or P2", Latency: "near real time",
+	}
+	MFACoverage = &Dataset{
+		Name: o365attr.DatasetMFACoverage, Kind: Snapshot, EventName: o365attr.EventMFARegistration, Family: FamilyReports,
+		Sources:     []Source{{APIVersion: "v1.0", Path: "/reports/authenticationMethods/userRegistrationDetails"}},
+		MaxPageSize: 999, DefaultEnabled: true,
+		Permission: "AuditLog.Read.All", Licence: "Entra ID P1 or P2", Latency: "up to a day",
+	}
+)
+
+var all = []*Dataset{SignIns, DirectoryAudits, SecurityAlerts, RiskDetections, RoleAssignments, ConditionalAccessPolicies, MFACoverage}
+
+// All lists every dataset, in catalog order (the order of Index).
+func All() []*Dataset { return all }
+
+// Index is the dataset's position in All: a stable number for per-dataset counters.
+func (d *Dataset) Index() int { return slices.Index(all, d) }
+
+var byName = func() map[string]*Dataset {
+	m := map[string]*Dataset{}
+	for _, d := range all {
+		m[d.Name] = d
+	}
+	return m
+}()
+
+// ByName returns the dataset called name.
+func ByName(name string) (*Dataset, bool) {
+	d, ok := byName[name]
+	return d, ok
+}
+
+// Names lists the dataset names, sorted.
+func Names() []string {
+	out := make([]string, 0, len(all))
+	for _, d := range all {
+		out = append(out, d.Name)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Source returns the dataset's source with the given variant.
+func (d *Dataset) Source(variant string) (Source, bool) {
+	for _, s := range d.Sources {
+		if s.Variant == variant {
+			return s, true
+		}
+	}
+	return Source{}, false
+}
+
+// Variants lists the names of the dataset's sources (nil for a single-source dataset).
+func (d *Dataset) Variants() []string {
+	var out []string
+	for _, s := range d.Sources {
+		if s.Variant != "" {
+			out = append(out, s.Variant)
+		}
+	}
+	return out
+}
+
+// AvailableIn reports whether the dataset exists in a cloud.
+func (d *Dataset) AvailableIn(cloud string) bool { return !slices.Contains(d.UnavailableIn, cloud) }
+
+// Permissions lists, sorted, the application permissions the given sources of d need.
+func (d *Dataset) Permissions(sources []Source) []string {
+	set := map[string]bool{}
+	for _, src := range sources {
+		if src.Permission != "" {
+			set[src.Permission] = true
+		} else {
+			set[d.Permission] = true
+		}
+	}
+	out := make([]string, 0, len(set))
+	for p := range set {
+		out = append(out, p)
+	}
+	sort.Strings(out)
+	return out
+}
