@@ -113,6 +113,10 @@ type StreamReadiness struct {
 	Watermark           *time.Time `json:"watermark,omitempty"`
 	WatermarkLagSeconds *float64   `json:"watermark_lag_seconds,omitempty"`
 	BackfillProgress    float64    `json:"backfill_progress"`
+	// LookbackSeconds and MaxLatenessSeconds (event streams): how late a record may arrive and still be
+	// collected, and the latest arrival seen since the receiver started.
+	LookbackSeconds    float64 `json:"lookback_seconds,omitempty"`
+	MaxLatenessSeconds float64 `json:"max_lateness_seconds,omitempty"`
 }
 
 // Values of state (besides the receiver's starting, ok, failing, cooling_down) and of results.
@@ -298,6 +302,10 @@ func assessDataset(in assessInput, ds o365status.Dataset, tokenObtained bool, ro
 		if s.LastError != "" {
 			failedKinds[s.LastErrorKind] = true
 		}
+		if o365status.LatenessNearLookback(s.MaxLateness, s.Lookback) {
+			d.Warnings = append(d.Warnings, fmt.Sprintf("%s: a record arrived %s late (at %s), within %.0f%% of `lookback` (%s): a record a little later would be missed; raise the dataset's `lookback`",
+				sr.Name, roundDuration(s.MaxLateness), fmtTime(s.MaxLatenessAt), 100*(1-o365status.LatenessWarnShare), s.Lookback))
+		}
 		blocking, text := streamIssue(in.tenant.Name, ds, s, sr)
 		switch {
 		case text == "":
@@ -368,6 +376,7 @@ func streamReadiness(s o365status.StreamStatus, now time.Time) StreamReadiness {
 		LastError: s.LastError, LastErrorKind: s.LastErrorKind, RecordsLastPoll: s.RecordsLastPoll,
 		ConsecutiveFailures: s.ConsecutiveFailures, NextPoll: timePtr(s.NextPoll), Watermark: timePtr(s.Watermark),
 		BackfillProgress: s.BackfillProgress,
+		LookbackSeconds:  s.Lookback.Seconds(), MaxLatenessSeconds: s.MaxLateness.Seconds(),
 	}
 	switch {
 	case s.LastPollEnd.IsZero() && sr.Polling:

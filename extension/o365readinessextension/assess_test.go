@@ -74,6 +74,25 @@ func TestAssessEdgeCases(t *testing.T) {
 			},
 		},
 		{
+			name: "lateness near the lookback is a warning",
+			streams: []o365status.StreamStatus{func() o365status.StreamStatus {
+				s := okStream("")
+				s.Lookback, s.MaxLateness, s.MaxLatenessAt = 30*time.Minute, 25*time.Minute, now.Add(-time.Hour)
+				return s
+			}(), func() o365status.StreamStatus {
+				s := okStream("non_interactive")
+				s.Lookback, s.MaxLateness = 30*time.Minute, 23*time.Minute // below 80 %: nothing to say
+				return s
+			}()},
+			check: func(t *testing.T, tr TenantReadiness, d DatasetReadiness) {
+				assert.True(t, tr.Ready, "a warning, not a reason")
+				require.Len(t, d.Warnings, 1)
+				assert.Equal(t, "contoso/signins: a record arrived 25m0s late (at 2026-05-04T11:00:00Z), within 20% of `lookback` (30m0s): a record a little later would be missed; raise the dataset's `lookback`", d.Warnings[0])
+				assert.Equal(t, 1800.0, d.Streams[0].LookbackSeconds)
+				assert.Equal(t, 1500.0, d.Streams[0].MaxLatenessSeconds)
+			},
+		},
+		{
 			name:    "transient failure after a success is a warning",
 			streams: []o365status.StreamStatus{failed(okStream(""), "transient", o365status.StateFailing, 1, true)},
 			check: func(t *testing.T, tr TenantReadiness, d DatasetReadiness) {

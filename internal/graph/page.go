@@ -388,25 +388,49 @@ func numberKind(raw []byte) (integer, ok bool) {
 	return integer, i == len(raw)
 }
 
-// TimeSpan reads an RFC 3339 time field of the page's records: the oldest and newest values, and
-// whether the page is listed newest first (its first record is later than its last).
-func (pg *Page) TimeSpan(field string) (oldest, newest time.Time, newestFirst bool) {
-	var first, last time.Time
+// StringField returns the string field of record i ("" when absent, not a string, or the page has no
+// parse tree).
+func (pg *Page) StringField(i int, field string) string {
+	if i < 0 || i >= len(pg.items) {
+		return ""
+	}
+	return string(pg.items[i].GetStringBytes(field))
+}
+
+// TimeSpan is what a page's records say about one of their time fields.
+type TimeSpan struct {
+	Oldest, Newest time.Time
+	// Ascending: every record carries the field and none is earlier than the one before it (a page
+	// whose records share one time is ascending too). Graph's $orderby is a request: this is what the
+	// page shows of it.
+	Ascending bool
+	// Descending: every record carries the field and none is later than the one before it.
+	Descending bool
+}
+
+// TimeSpan reads an RFC 3339 time field of the page's records.
+func (pg *Page) TimeSpan(field string) TimeSpan {
+	ts := TimeSpan{Ascending: true, Descending: true}
+	var prev time.Time
 	for i, item := range pg.items {
 		at, err := time.Parse(time.RFC3339Nano, string(item.GetStringBytes(field)))
 		if err != nil {
+			ts.Ascending, ts.Descending = false, false
 			continue
 		}
-		if oldest.IsZero() || at.Before(oldest) {
-			oldest = at
+		if ts.Oldest.IsZero() || at.Before(ts.Oldest) {
+			ts.Oldest = at
 		}
-		if at.After(newest) {
-			newest = at
+		if at.After(ts.Newest) {
+			ts.Newest = at
 		}
-		if first.IsZero() || i == 0 {
-			first = at
+		if i > 0 && at.Before(prev) {
+			ts.Ascending = false
 		}
-		last = at
+		if i > 0 && at.After(prev) {
+			ts.Descending = false
+		}
+		prev = at
 	}
-	return oldest, newest, first.After(last)
+	return ts
 }

@@ -3,6 +3,7 @@ package graph
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -126,4 +127,45 @@ func FuzzDecodePage(f *testing.F) {
 		require.Equal(t, std, fast, "%q", body)
 		require.Equal(t, stdNext, fastNext)
 	})
+}
+
+func TestTimeSpanShowsThePageOrder(t *testing.T) {
+	page := func(times ...string) TimeSpan {
+		t.Helper()
+		body := `{"value":[`
+		for i, ts := range times {
+			if i > 0 {
+				body += ","
+			}
+			if ts == "" {
+				body += `{"id":"x"}`
+			} else {
+				body += fmt.Sprintf(`{"id":"%d","t":%q}`, i, ts)
+			}
+		}
+		pg, err := FastDecoder{}.Parse([]byte(body + `]}`))
+		require.NoError(t, err)
+		defer pg.Release()
+		return pg.TimeSpan("t")
+	}
+	a, b, c := "2026-01-01T00:00:01Z", "2026-01-01T00:00:02.5Z", "2026-01-01T00:00:03.0000001Z"
+	for name, tc := range map[string]struct {
+		times      []string
+		asc, desc  bool
+		oldest, nw string
+	}{
+		"ascending":        {[]string{a, b, b, c}, true, false, a, c},
+		"newest first":     {[]string{c, b, a}, false, true, a, c},
+		"no order":         {[]string{b, a, c}, false, false, a, c},
+		"one instant":      {[]string{b, b, b}, true, true, b, b},
+		"a record no time": {[]string{a, "", c}, false, false, a, c},
+	} {
+		t.Run(name, func(t *testing.T) {
+			ts := page(tc.times...)
+			assert.Equal(t, tc.asc, ts.Ascending, "ascending")
+			assert.Equal(t, tc.desc, ts.Descending, "descending")
+			assert.Equal(t, tc.oldest, ts.Oldest.Format(time.RFC3339Nano))
+			assert.Equal(t, tc.nw, ts.Newest.Format(time.RFC3339Nano))
+		})
+	}
 }

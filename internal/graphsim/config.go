@@ -69,6 +69,13 @@ type Config struct {
 	MaxPageSize int `yaml:"max_page_size"`
 	// NextLinkFirst places @odata.nextLink before "value" in pages (Graph does both).
 	NextLinkFirst bool `yaml:"next_link_first"`
+	// IgnoreOrderBy accepts $orderby but lists every collection in Graph's default order, newest first,
+	// as a proxy that strips the option or an API that does not honour it would. Graph documents
+	// $orderby on sign-ins and audits, but a client must check the order it gets (GRAPH.md "Robustness").
+	IgnoreOrderBy bool `yaml:"ignore_orderby"`
+	// ShufflePages lists each event-stream page's records in a random (seeded, per request) order: the
+	// page holds the records it would, but in no time order.
+	ShufflePages bool `yaml:"shuffle_pages"`
 	// Latency is added to every Graph response (not to token requests).
 	Latency time.Duration `yaml:"latency"`
 	// Faults are injected at random (seeded) into Graph responses.

@@ -36,6 +36,7 @@ type datasetDef struct {
 	timeField string        // the filterable time property, the stream's order
 	timeUnit  time.Duration // resolution Graph renders timeField with (7, 6 or 3 fractional digits)
 	orderable bool          // $orderby on timeField is supported
+	skippable bool          // $skip is supported (alerts_v2 documents it)
 	betaOnly  bool          // served by the beta endpoint only
 	// eventType is the beta signInEventTypes value that selects this sign-in kind ("" = not a sign-in).
 	eventType string
@@ -108,7 +109,7 @@ var datasetDefs = func() []*datasetDef {
 			// Microsoft Defender XDR alerts: licensed by Defender, not by Entra ID P1/P2.
 			name: "security_alerts", kind: kindStream, path: "/security/alerts_v2", family: "security",
 			roles: []string{"SecurityAlert.Read.All", "SecurityAlert.ReadWrite.All"}, context: "security/alerts_v2",
-			maxTop: 1000, timeField: "lastUpdateDateTime", timeUnit: time.Millisecond, versioned: true,
+			maxTop: 1000, timeField: "lastUpdateDateTime", timeUnit: time.Millisecond, versioned: true, skippable: true,
 			altTimes: map[string]altTime{"createdDateTime": {at: alertCreatedAt, maxLead: alertMaxLead}},
 			id:       alertID,
 			build:    func(s *stream, i int64, _ bool) json.RawMessage { return mustJSON(buildAlert(s, i)) },

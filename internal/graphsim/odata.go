@@ -20,6 +20,7 @@ type listQuery struct {
 	eventType string
 	desc      bool
 	cursor    *cursor
+	skip      int // $skip: matching records passed over before the page begins
 
 	top int
 
@@ -69,6 +70,7 @@ func parseQuery(q url.Values, def *datasetDef, capTop int, beta bool) (listQuery
 	if def.kind == kindStream {
 		allowed["$filter"] = true
 		allowed["$orderby"] = def.orderable
+		allowed["$skip"] = def.skippable
 	} else {
 		allowed["$expand"] = len(def.expandable) > 0
 	}
@@ -111,6 +113,13 @@ func parseQuery(q url.Values, def *datasetDef, capTop int, beta bool) (listQuery
 			return lq, fmt.Errorf("invalid page size specified: '%s'; must be between 1 and %d", t, maxTop)
 		}
 		lq.top = n
+	}
+	if v := q.Get("$skip"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return lq, fmt.Errorf("invalid $skip value '%s'", v)
+		}
+		lq.skip = n
 	}
 	if e := q.Get("$expand"); e != "" {
 		for _, p := range strings.Split(e, ",") {

@@ -197,3 +197,12 @@ func TestSplitAnd(t *testing.T) {
 	assert.True(t, ok)
 	assert.Equal(t, "(a) and (b)", inner)
 }
+
+func TestSkipIsAcceptedWhereGraphDocumentsIt(t *testing.T) {
+	_, err := parseListQuery(url.Values{"$skip": {"100"}}, datasetsByName["security_alerts"], 1000)
+	require.NoError(t, err)
+	_, err = parseListQuery(url.Values{"$skip": {"100"}}, datasetsByName["signins"], 1000)
+	require.ErrorContains(t, err, "query option '$skip' is not supported")
+	_, err = parseListQuery(url.Values{"$skip": {"-1"}}, datasetsByName["security_alerts"], 1000)
+	require.ErrorContains(t, err, "invalid $skip value")
+}

@@ -566,6 +566,9 @@ func (s *Server) pageBody(r *http.Request, def *datasetDef, td *tenantData, now 
 	if err != nil {
 		return nil, 0, err
 	}
+	if s.cfg.IgnoreOrderBy {
+		lq.desc = true
+	}
 	count := 0
 	var buf bytes.Buffer
 	var next string // the $skiptoken of the next page, "" = none
@@ -576,6 +579,10 @@ func (s *Server) pageBody(r *http.Request, def *datasetDef, td *tenantData, now 
 		st := s.streams[td.cfg.ID][def.name]
 		records, cur := st.query(lq, now, beta)
 		count = len(records)
+		if s.cfg.ShufflePages {
+			rng := rand.New(rand.NewPCG(s.cfg.Seed, hashString(r.URL.RawQuery)))
+			rng.Shuffle(len(records), func(i, j int) { records[i], records[j] = records[j], records[i] })
+		}
 		buf.Grow(64 + len(records)*2600)
 		if cur != nil && !st.spec.OmitNextLink {
 			next = cur.token()

@@ -255,7 +255,10 @@ func (s *stream) query(lq listQuery, now time.Time, beta bool) ([]json.RawMessag
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	ilo, ihi := s.injectedRange(injB)
-	desc, top := lq.desc, lq.top
+	desc, top, skip := lq.desc, lq.top, lq.skip
+	if lq.cursor != nil {
+		skip = 0 // a nextLink continues after what the first page skipped
+	}
 	var c cursor
 	switch {
 	case lq.cursor != nil:
@@ -290,13 +293,21 @@ func (s *stream) query(lq listQuery, now time.Time, beta bool) ([]json.RawMessag
 		}
 		if takeSyn {
 			if !s.visibleAt(c.syn).After(now) && s.syntheticMatches(c.syn, lq.alt) {
-				out = append(out, s.def.build(s, c.syn, beta))
+				if skip > 0 {
+					skip--
+				} else {
+					out = append(out, s.def.build(s, c.syn, beta))
+				}
 			}
 			c.syn += step
 		} else {
 			r := s.injected[c.inj]
 			if !r.visibleAt.After(now) && r.matches(lq.alt) {
-				out = append(out, r.raw)
+				if skip > 0 {
+					skip--
+				} else {
+					out = append(out, r.raw)
+				}
 			}
 			c.inj += int(step)
 		}

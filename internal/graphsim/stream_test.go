@@ -525,3 +525,18 @@ func TestStreamEmptyAndDegenerate(t *testing.T) {
 		assert.Nil(t, next)
 	}
 }
+
+// $skip passes over the first matching records of the query in its order; a nextLink's cursor continues
+// after what the first page skipped.
+func TestStreamSkip(t *testing.T) {
+	st := testStream(t, "security_alerts", DatasetSpec{Count: 60, Span: time.Hour, PerTimestamp: 20, Versions: 1})
+	now := testAnchor.Add(time.Hour)
+	from, to := testAnchor.Add(-2*time.Hour), testAnchor
+	all, _ := st.query(listQuery{bounds: bounds{from: &from, to: &to}, desc: true, top: 1000}, now, false)
+	require.Len(t, all, 60)
+	page, cur := st.query(listQuery{bounds: bounds{from: &from, to: &to}, desc: true, top: 10, skip: 25}, now, false)
+	require.Equal(t, all[25:35], page)
+	require.NotNil(t, cur)
+	rest, _ := st.query(listQuery{bounds: bounds{from: &from, to: &to}, desc: true, top: 100, skip: 25, cursor: cur}, now, false)
+	require.Equal(t, all[35:], rest)
+}

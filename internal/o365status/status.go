@@ -75,10 +75,26 @@ type StreamStatus struct {
 	RecordsLastPoll            int
 	ConsecutiveFailures        int
 	NextPoll                   time.Time
-	// Watermark is the newest committed record time (event streams).
+	// Watermark is the stream's position (event streams): the newest committed record time, or the end
+	// of the last complete read when that is later.
 	Watermark time.Time
 	// BackfillProgress is the share of the current window already emitted (1 when caught up).
 	BackfillProgress float64
+	// Lookback is how late a record of the stream may arrive and still be collected (event streams).
+	Lookback time.Duration
+	// MaxLateness is the largest lateness of a record seen since the receiver started (a record new to
+	// the stream, older than the position it arrived behind), and MaxLatenessAt when it was seen.
+	MaxLateness   time.Duration
+	MaxLatenessAt time.Time
+}
+
+// LatenessWarnShare: a lateness within this share of the lookback is warned about (log, readiness):
+// a record a little later would not have been collected.
+const LatenessWarnShare = 0.8
+
+// LatenessNearLookback reports whether lateness has come within LatenessWarnShare of lookback.
+func LatenessNearLookback(lateness, lookback time.Duration) bool {
+	return lookback > 0 && float64(lateness) >= LatenessWarnShare*float64(lookback)
 }
 
 // Error kinds: the values of StreamStatus.LastErrorKind (and of the receiver's poll error metric's

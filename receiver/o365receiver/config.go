@@ -27,7 +27,9 @@ type Config struct {
 	// PollInterval is the default time between polls of each dataset.
 	PollInterval time.Duration `mapstructure:"poll_interval"`
 	// Lookback is how late an event may become visible in Graph and still be collected exactly once:
-	// every poll re-reads [watermark − lookback, now] and drops what it already emitted.
+	// every poll re-reads [position − lookback, now] and drops what it already emitted. Unset (0), each
+	// dataset uses its own default, fitted to Microsoft's documented latency for it; a dataset's own
+	// `lookback` wins over this one.
 	Lookback time.Duration `mapstructure:"lookback"`
 	// InitialLookback is how far back the first poll of a dataset starts.
 	InitialLookback time.Duration `mapstructure:"initial_lookback"`
@@ -122,6 +124,8 @@ type DatasetConfig struct {
 	// Kinds selects sign-in kinds (signins only): interactive, non_interactive, service_principal,
 	// managed_identity; default all four, each with its own cursor.
 	Kinds []string `mapstructure:"kinds"`
+	// Lookback overrides the receiver's `lookback` for this dataset (event streams only).
+	Lookback time.Duration `mapstructure:"lookback"`
 
 	_ struct{}
 }
@@ -199,8 +203,15 @@ func (cfg *Config) Validate() error {
 		}
 		errs = append(errs, t.validateCredentials(key)...)
 		for ds, dc := range t.Datasets {
-			if _, ok := catalog.ByName(ds); !ok {
+			d, ok := catalog.ByName(ds)
+			if !ok {
 				errs = append(errs, fmt.Errorf("`%s.datasets.%s` is not a dataset; known datasets: %s", key, ds, datasetNames()))
+			}
+			switch {
+			case dc.Lookback < 0:
+				errs = append(errs, fmt.Errorf("`%s.datasets.%s.lookback` must not be negative", key, ds))
+			case dc.Lookback > 0 && ok && d.Kind != catalog.EventStream:
+				errs = append(errs, fmt.Errorf("`%s.datasets.%s.lookback` applies only to event streams; %s is a snapshot", key, ds, ds))
 			}
 			if dc.PollInterval < 0 {
 				errs = append(errs, fmt.Errorf("`%s.datasets.%s.poll_interval` must not be negative", key, ds))
@@ -328,7 +339,7 @@ func (cfg *Config) enabledDatasets(t *TenantConfig) []datasetSettings {
 		if dc.PollInterval > 0 {
 			interval = dc.PollInterval
 		}
-		out = append(out, datasetSettings{dataset: d, pollInterval: interval})
+		out = append(out, datasetSettings{dataset: d, pollInterval: interval, lookback: cfg.lookbackFor(d, dc)})
 	}
 	return out
 }
@@ -336,6 +347,19 @@ func (cfg *Config) enabledDatasets(t *TenantConfig) []datasetSettings {
 type datasetSettings struct {
 	dataset      *dataset
 	pollInterval time.Duration
+	lookback     time.Duration
+}
+
+// lookbackFor is a dataset's effective lookback: its own, else the receiver's, else the catalog's
+// default for the dataset.
+func (cfg *Config) lookbackFor(d *dataset, dc DatasetConfig) time.Duration {
+	switch {
+	case dc.Lookback > 0:
+		return dc.Lookback
+	case cfg.Lookback > 0:
+		return cfg.Lookback
+	}
+	return d.Lookback
 }
 
 // endpoints resolves the Graph endpoint and authority host of a tenant: explicit settings win over the

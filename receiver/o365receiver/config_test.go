@@ -69,6 +69,29 @@ func TestLoadConfig(t *testing.T) {
 	assert.Equal(t, time.Minute, enabled[0].pollInterval)
 }
 
+// Each dataset has its own lookback: its own setting, else the receiver's, else the catalog's default
+// for its documented latency (risk detections appear up to 48 h late).
+func TestLookbackPerDataset(t *testing.T) {
+	lookbacks := func(name string, tenant int) map[string]time.Duration {
+		cfg, err := loadConfig(t, name)
+		require.NoError(t, err)
+		out := map[string]time.Duration{}
+		for _, ds := range cfg.enabledDatasets(&cfg.Tenants[tenant]) {
+			out[ds.dataset.Name] = ds.lookback
+		}
+		return out
+	}
+	assert.Equal(t, map[string]time.Duration{
+		"signins": 30 * time.Minute, "directory_audits": 2 * time.Hour, "risk_detections": 60 * time.Hour, "role_assignments": 0,
+	}, lookbacks("lookbacks", 0))
+	assert.Equal(t, map[string]time.Duration{
+		"signins": 30 * time.Minute, "directory_audits": 30 * time.Minute, "risk_detections": 60 * time.Hour,
+		"role_assignments": 0, "conditional_access_policies": 0, "mfa_coverage": 0,
+	}, lookbacks("lookbacks", 1), "every dataset enabled by default, each with its default")
+	assert.Equal(t, map[string]time.Duration{"signins": 45 * time.Minute, "risk_detections": 72 * time.Hour},
+		lookbacks("lookbacks_receiver_wide", 0))
+}
+
 func TestConfigErrorsNameTheKey(t *testing.T) {
 	tests := []struct {
 		name string
@@ -86,6 +109,8 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"bad_page_size", "`page_size` must be between 1 and 1000, got 5000"},
 		{"http_graph_endpoint", "`graph_endpoint` must be an https:// URL, got \"http://graph.example\""},
 		{"zero_window", "`rate_limits.reports.window` must be positive"},
+		{"snapshot_lookback", "`tenants[0].datasets.role_assignments.lookback` applies only to event streams; role_assignments is a snapshot"},
+		{"negative_dataset_lookback", "`tenants[0].datasets.signins.lookback` must not be negative"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,7 +1,10 @@
 package o365receiver
 
 import (
+	"fmt"
 	"net/http"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -253,4 +256,36 @@ func TestLicenceErrorIsReportedAndOthersFlow(t *testing.T) {
 		}
 	}
 	require.Equal(t, forbidden, again, "no further request before forbidden_retry_interval")
+}
+
+// The README's dataset table describes the catalog (internal/catalog, the one home of these facts):
+// every dataset with its time field (or "snapshot"), permission and default lookback.
+func TestREADMEDatasetTableMatchesTheCatalog(t *testing.T) {
+	raw, err := os.ReadFile("README.md")
+	require.NoError(t, err)
+	rows := map[string]string{}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if name, _, ok := strings.Cut(strings.TrimPrefix(line, "| `"), "`"); ok && strings.HasPrefix(line, "| `") {
+			rows[name] = line
+		}
+	}
+	for _, d := range catalog.All() {
+		row, ok := rows[d.Name]
+		require.True(t, ok, "README has no row for %s", d.Name)
+		cells := strings.Split(row, "|")
+		require.Len(t, cells, 9, "%s: a row of 7 columns", d.Name)
+		timeField, permission, lookback := cells[3], cells[4], strings.TrimSpace(cells[7])
+		require.Contains(t, permission, "`"+d.Permission+"`", d.Name)
+		if d.Kind == catalog.Snapshot {
+			require.Contains(t, timeField, "snapshot", d.Name)
+			require.Equal(t, "—", lookback, d.Name)
+			continue
+		}
+		require.Contains(t, timeField, "`"+d.TimeField+"`", d.Name)
+		want := fmt.Sprintf("%dm", int(d.Lookback.Minutes()))
+		if d.Lookback%time.Hour == 0 {
+			want = fmt.Sprintf("%dh", int(d.Lookback.Hours()))
+		}
+		require.Equal(t, want, lookback, "%s: default lookback", d.Name)
+	}
 }

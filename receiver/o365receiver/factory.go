@@ -36,7 +36,6 @@ func createDefaultConfig() component.Config {
 	retry.InitialInterval = time.Second
 	return &Config{
 		PollInterval:    5 * time.Minute,
-		Lookback:        30 * time.Minute,
 		InitialLookback: 24 * time.Hour,
 		PageSize:        1000,
 		HTTP:            httpCfg,

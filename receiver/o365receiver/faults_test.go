@@ -1,12 +1,14 @@
 package o365receiver
 
 import (
+	"context"
 	"net/http"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/otelcol-o365/otelcol-o365/internal/catalog"
 	"github.com/otelcol-o365/otelcol-o365/internal/graphsim"
@@ -112,7 +114,8 @@ func TestRequestRateStaysWithinBudget(t *testing.T) {
 // Regression (found by the reliability suite's nextLink-loop scenario under load): a page served again
 // through a nextLink after the watermark moved past it held records at its start boundary whose dedup
 // keys had already been pruned with an older page's chunk, and those records were emitted twice.
-// Records older than the dedup horizon (watermark − lookback) are never new: they are dropped.
+// Records older than the dedup horizon (position − lookback) are never emitted; they are counted apart
+// from duplicates (otelcol_o365_records_beyond_horizon).
 func TestPageServedAgainAfterPruneIsNotReEmitted(t *testing.T) {
 	sim := graphsimtest.Start(t, graphsim.Config{Seed: 94, Tenants: []graphsim.Tenant{
 		graphsimtest.Tenant(1, map[string]graphsim.DatasetSpec{"signins": {Count: 1200, Span: 6 * time.Hour, PerTimestamp: 2}}),
@@ -128,9 +131,15 @@ func TestPageServedAgainAfterPruneIsNotReEmitted(t *testing.T) {
 	cfg.MaxConcurrentRequests = 1
 	cfg.Tenants[0].Datasets = map[string]DatasetConfig{"signins": {Kinds: []string{"interactive"}}}
 	sink := new(consumertest.LogsSink)
-	startReceiver(t, cfg, sink)
+	r, tel := startWithTelemetry(t, cfg, sink, nil)
 	requireExactly(t, sink, map[string][]string{
 		"signins": sim.IDs(graphsimtest.TenantID(1), "signins", sim.Anchor().Add(-7*time.Hour), sim.Anchor()),
 	})
 	require.Equal(t, int64(4), sim.Stats().Faults)
+	require.NoError(t, r.Shutdown(context.Background()))
+	beyond, err := tel.GetMetric("otelcol_o365_records_beyond_horizon")
+	require.NoError(t, err)
+	points := beyond.Data.(metricdata.Sum[int64]).DataPoints
+	require.Len(t, points, 1)
+	require.Positive(t, points[0].Value, "the loop served records from before the horizon")
 }

@@ -35,10 +35,11 @@ type fetchedPage struct {
 	parsed  *graph.Page
 	fetched time.Time
 	info    graph.ResponseInfo // status and request ids of the response
-	// The page's records' span on the dataset's time field (zero without one), and whether they are
-	// listed newest first.
-	oldest, newest time.Time
-	newestFirst    bool
+	// span is what the page's records say about the dataset's time field (zero without one).
+	span graph.TimeSpan
+	// firstID is the id of the page's first record: a page served again in place of the next one (a
+	// $skip ignored) starts with the same record.
+	firstID string
 }
 
 // sourceURL is the source's collection URL.
@@ -58,7 +59,10 @@ func (t *task) fetch(ctx context.Context, link string) (*fetchedPage, error) {
 		return nil, err
 	}
 	if t.ds.TimeField != "" {
-		page.oldest, page.newest, page.newestFirst = page.parsed.TimeSpan(t.ds.TimeField)
+		page.span = page.parsed.TimeSpan(t.ds.TimeField)
+	}
+	if page.parsed.Len() > 0 {
+		page.firstID = page.parsed.StringField(0, "id")
 	}
 	page.parsed.Park()
 	page.fetched = time.Now()

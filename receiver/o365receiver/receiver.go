@@ -103,6 +103,11 @@ func (r *o365Receiver) Start(ctx context.Context, host component.Host) error {
 					zap.String("tenant", t.label()), zap.String("dataset", d.Name), zap.String("cloud", t.Cloud))
 				continue
 			}
+			if ds.lookback < d.Lookback {
+				r.set.Logger.Warn("The dataset's `lookback` is shorter than its default, which fits Microsoft's documented latency: records later than `lookback` are missed",
+					zap.String("tenant", t.label()), zap.String("dataset", d.Name), zap.Duration("lookback", ds.lookback),
+					zap.Duration("default", d.Lookback), zap.String("documented_latency", d.Latency))
+			}
 			// Graph budgets requests per app per tenant, and per app across tenants.
 			tenantKey := strings.Join([]string{"tenant", t.TenantID, t.appID(), d.Family}, "|")
 			appKey := strings.Join([]string{"app", authority, t.appID(), d.Family}, "|")
@@ -111,7 +116,7 @@ func (r *o365Receiver) Start(ctx context.Context, host component.Host) error {
 				budget.Define(appKey, graph.Window{Requests: rl.AppRequests, Per: rl.Window})
 			}
 			for _, src := range sourcesFor(d, t.Datasets[d.Name]) {
-				tk := newTask(r, t, d, src, ds.pollInterval, gc, graphEndpoint, []string{tenantKey, appKey}, tenantKey)
+				tk := newTask(r, t, ds, src, gc, graphEndpoint, []string{tenantKey, appKey}, tenantKey)
 				if d.Kind == catalog.Snapshot {
 					newSnapshotStream(tk)
 				} else {

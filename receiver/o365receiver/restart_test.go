@@ -45,26 +45,33 @@ func startFileStorage(t *testing.T, dir string) (component.ID, extension.Extensi
 	return id, ext
 }
 
+// runOnStorage runs a receiver with cfg on the file storage in dir (the same storage client across
+// runs) until `until` holds, lets it poll a few more times, and shuts it down.
+func runOnStorage(t *testing.T, dir string, cfg *Config, sink *consumertest.LogsSink, until func(r *o365Receiver) bool) {
+	t.Helper()
+	id, ext := startFileStorage(t, dir)
+	cfg.Storage = &id
+	set := receivertest.NewNopSettings(NewFactory().Type())
+	set.ID = component.MustNewID("o365") // the storage client is per component id: keep it across runs
+	r, err := newReceiver(set, cfg, sink)
+	require.NoError(t, err)
+	require.NoError(t, r.Start(context.Background(), extensionHost{componenttest.NewNopHost(), map[component.ID]component.Component{id: ext}}))
+	require.Eventually(t, func() bool { return until(r) }, 30*time.Second, 10*time.Millisecond)
+	time.Sleep(300 * time.Millisecond) // more polls, which must find nothing new
+	require.NoError(t, r.Shutdown(context.Background()))
+	require.NoError(t, ext.Shutdown(context.Background()))
+}
+
 func TestRestartResumesWithoutReemitting(t *testing.T) {
 	sim := graphsimtest.Start(t, graphsim.Config{Seed: 12, Tenants: []graphsim.Tenant{
 		graphsimtest.Tenant(1, map[string]graphsim.DatasetSpec{"signins": {Count: 700, Span: time.Hour, PerTimestamp: 3}}),
 	}})
 	dir := t.TempDir()
 	run := func(sink *consumertest.LogsSink, until func() bool) {
-		id, ext := startFileStorage(t, dir)
 		cfg := simConfig(sim, 1)
 		cfg.PageSize = 100
-		cfg.Storage = &id
 		cfg.Tenants[0].Datasets = map[string]DatasetConfig{"signins": {Kinds: []string{"interactive"}}}
-		set := receivertest.NewNopSettings(NewFactory().Type())
-		set.ID = component.MustNewID("o365") // the storage client is per component id: keep it across runs
-		r, err := newReceiver(set, cfg, sink)
-		require.NoError(t, err)
-		require.NoError(t, r.Start(context.Background(), extensionHost{componenttest.NewNopHost(), map[component.ID]component.Component{id: ext}}))
-		require.Eventually(t, until, 30*time.Second, 10*time.Millisecond)
-		time.Sleep(300 * time.Millisecond) // more polls, which must find nothing new
-		require.NoError(t, r.Shutdown(context.Background()))
-		require.NoError(t, ext.Shutdown(context.Background()))
+		runOnStorage(t, dir, cfg, sink, func(*o365Receiver) bool { return until() })
 	}
 
 	first := new(consumertest.LogsSink)

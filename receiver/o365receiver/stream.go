@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/otelcol-o365/otelcol-o365/internal/graph"
+	"github.com/otelcol-o365/otelcol-o365/internal/o365status"
 	"github.com/otelcol-o365/otelcol-o365/receiver/o365receiver/internal/checkpoint"
 )
 
@@ -52,6 +53,10 @@ type span struct {
 	from, to time.Time
 	link     string
 	via      graph.ResponseInfo // the response whose nextLink link is
+	// skip pages through one instant (from == to) with $skip, for a full page of records that share one
+	// time and came without a nextLink; prevFirst is the first record id of the instant's previous page.
+	skip      int
+	prevFirst string
 
 	started, done bool
 	page          *fetchedPage
@@ -85,7 +90,7 @@ func (s *eventStream) poll(ctx context.Context) (int, error) {
 	}
 	now := time.Now().UTC().Truncate(100 * time.Nanosecond)
 	s.cp.SetStart(s.startTime(now))
-	from := s.cp.QueryStart(s.r.cfg.Lookback)
+	from := s.cp.QueryStart(s.lookback)
 	progress := newProgress(s, from, now)
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -95,7 +100,9 @@ func (s *eventStream) poll(ctx context.Context) (int, error) {
 	spans := []*span{{from: from, to: now}}
 	inflight, ready := 0, 0
 	maxAhead := s.r.cfg.MaxConcurrentRequests + 4 // fetched pages waiting for their turn, bounded
-	q := query{ordered: s.ds.OrderBy}
+	// A new record older than the position the poll began at was not visible to the reads that covered
+	// its time: it arrived late, by at least the difference.
+	q := query{ordered: s.ds.OrderBy, behind: s.cp.Position()}
 	emitted := 0
 	followed := map[string]bool{} // nextLinks, to stop a paging loop
 	for len(spans) > 0 {
@@ -146,11 +153,11 @@ func (s *eventStream) poll(ctx context.Context) (int, error) {
 			return emitted, ctx.Err()
 		}
 	}
-	// Every record of the window has been read: an unordered dataset's watermark may move now.
-	if !q.ordered && !q.newest.IsZero() {
-		if err := s.commit(ctx, nil, time.Time{}, q.newest); err != nil {
-			return emitted, err
-		}
+	// Every record of the window has been read: the position moves to the query's end (even when the
+	// window was empty), and an unordered dataset's watermark to its newest record.
+	s.cp.CompleteRead(now)
+	if err := s.commit(ctx, nil, time.Time{}, q.newest); err != nil {
+		return emitted, err
 	}
 	progress.finish(emitted)
 	return emitted, nil
@@ -174,8 +181,8 @@ func insertRest(spans []*span, sp *span) []*span {
 		if x != sp {
 			continue
 		}
-		if len(sp.rest) == 1 && sp.rest[0].link == "" && i+1 < len(spans) {
-			if next := spans[i+1]; !next.started && next.link == "" && next.from.Equal(sp.rest[0].to) {
+		if len(sp.rest) == 1 && sp.rest[0].plain() && i+1 < len(spans) {
+			if next := spans[i+1]; !next.started && next.plain() && next.from.Equal(sp.rest[0].to) {
 				next.from = sp.rest[0].from
 				return spans
 			}
@@ -185,12 +192,21 @@ func insertRest(spans []*span, sp *span) []*span {
 	return spans
 }
 
-// fetchSpan reads the first page of sp and works out what of sp is left to read.
+// plain: a time range read from its start, which may be merged with its neighbour.
+func (sp *span) plain() bool { return sp.link == "" && sp.skip == 0 }
+
+// tick is the resolution of Graph's time fields (7 fractional digits): the instant just before or after
+// another, for a range that excludes it without relying on `lt` / `gt`, which the reports APIs do not
+// document.
+const tick = 100 * time.Nanosecond
+
+// fetchSpan reads the first page of sp and works out what of sp is left to read. Graph's order is
+// asked for ($orderby) but only relied on where the page shows it.
 func (s *eventStream) fetchSpan(ctx context.Context, sp *span) {
 	top := s.pageSize()
 	link := sp.link
 	if link == "" {
-		link = s.listURL(sp.from, sp.to, top)
+		link = s.listURL(sp.from, sp.to, top, sp.skip)
 	}
 	sp.page, sp.err = s.fetch(ctx, link)
 	if sp.err != nil {
@@ -198,23 +214,53 @@ func (s *eventStream) fetchSpan(ctx context.Context, sp *span) {
 	}
 	pg := sp.page.parsed
 	full := pg.Len() >= top
-	oldest, newest, newestFirst := sp.page.oldest, sp.page.newest, sp.page.newestFirst
-	switch perPage := newest.Sub(oldest); {
-	case s.ds.OrderBy && full && sp.link == "" && perPage > 0:
-		// The page's records span perPage: spans a little shorter hold a little less than a page
-		// each, so they come back in one request (a span that is denser splits again).
-		sp.rest = splitRange(newest, sp.to, perPage*fillTarget/100)
+	ts := sp.page.span
+	perPage := ts.Newest.Sub(ts.Oldest)
+	switch {
+	case sp.skip > 0 && sp.page.firstID != "" && sp.page.firstID == sp.prevFirst:
+		sp.err = &graph.Error{Kind: graph.KindBadRequest, Status: sp.page.info.Status, RequestID: sp.page.info.RequestID,
+			ClientReqID: sp.page.info.ClientRequestID,
+			Message:     fmt.Sprintf("Graph ignored $skip while paging %d+ records that share the time %s; they cannot be read completely", sp.skip, sp.from.Format(time.RFC3339Nano))}
+	case s.ds.OrderBy && full && sp.plain() && ts.Ascending && perPage > 0:
+		// The page is in time order, so it holds the oldest records of its span, and what is left is
+		// after its newest: spans a little shorter than the time the page covered hold a little less
+		// than a page each, so they come back in one request (a denser span splits again).
+		sp.rest = splitRange(ts.Newest, sp.to, perPage*fillTarget/100)
 	case pg.NextLink() != "":
 		sp.rest = []*span{{link: pg.NextLink(), from: sp.from, to: sp.to, via: sp.page.info}}
-	case s.ds.PageByTime && full && newestFirst && oldest.After(sp.from):
-		// Graph may end a full page of alerts without a nextLink (elastic/integrations#20234):
-		// continue past the page's time boundary — older records, as they are listed newest first.
-		sp.rest = []*span{{from: sp.from, to: oldest}}
-	case s.ds.PageByTime && full && !newestFirst && newest.After(sp.from):
-		sp.rest = []*span{{from: newest, to: sp.to}}
 	case s.ds.PageByTime && full:
-		s.logger.Warn("A full page without nextLink whose records all share one time; the rest of that instant cannot be paged", zap.Time("at", oldest))
+		// Graph may end a full page of alerts without a nextLink (elastic/integrations#20234): continue
+		// by time, past what the page covered.
+		sp.rest = s.restByTime(sp, ts, pg.Len())
 	}
+}
+
+// restByTime is what is left of sp after a full page without a nextLink: the rest of its range beyond
+// the page when the page is in either time order, both halves of the range when it is in none (any
+// order then still completes), and, for a page whose records all share one time, the rest of that
+// instant with $skip, then the range on both sides of it.
+func (s *eventStream) restByTime(sp *span, ts graph.TimeSpan, n int) []*span {
+	switch {
+	case ts.Newest.Equal(ts.Oldest):
+		at := ts.Oldest
+		rest := []*span{{from: at, to: at, skip: sp.skip + n, prevFirst: sp.page.firstID}}
+		if sp.from.Before(at) {
+			rest = append([]*span{{from: sp.from, to: at.Add(-tick)}}, rest...)
+		}
+		if at.Before(sp.to) {
+			rest = append(rest, &span{from: at.Add(tick), to: sp.to})
+		}
+		return rest
+	case ts.Descending && !ts.Oldest.Before(sp.from):
+		return []*span{{from: sp.from, to: ts.Oldest}} // newest first, Graph's documented order
+	case ts.Ascending && !ts.Newest.After(sp.to):
+		return []*span{{from: ts.Newest, to: sp.to}}
+	}
+	mid := sp.from.Add(sp.to.Sub(sp.from) / 2).Truncate(tick)
+	if !mid.After(sp.from) {
+		mid = sp.from.Add(tick)
+	}
+	return []*span{{from: sp.from, to: mid}, {from: mid, to: sp.to}}
 }
 
 // fillTarget is the share of a page (in %) that a span split off a full page aims to hold: below 100,
@@ -265,20 +311,41 @@ func (s *eventStream) emit(ctx context.Context, page *fetchedPage, q *query) (in
 			return 0, err
 		}
 	}
-	// In time order every record up to the page's newest has been read: the watermark may move.
+	// In time order every record up to the page's newest has been read: the watermark may move — once
+	// the records have shown that order (a record later than the one before), not on faith.
 	var advance time.Time
-	if q.ordered {
+	if q.ordered && q.increasing {
 		advance = q.newest
 	}
+	s.noteLateness(q)
 	// The consumer has the page: commit it even if shutdown began meanwhile.
 	commitCtx, cancel := finishing(ctx)
 	defer cancel()
 	return n, s.commit(commitCtx, keys, newest, advance)
 }
 
+// noteLateness keeps the largest lateness seen for the stream's status, and warns (once a poll) when a
+// record arrived so late that one a little later would have been missed: within
+// o365status.LatenessWarnShare of `lookback`.
+func (s *eventStream) noteLateness(q *query) {
+	if q.late <= 0 {
+		return
+	}
+	s.update(func(st *StreamStatus) {
+		if q.late > st.MaxLateness {
+			st.MaxLateness, st.MaxLatenessAt = q.late, time.Now()
+		}
+	})
+	if !q.warnedLate && o365status.LatenessNearLookback(q.late, s.lookback) {
+		q.warnedLate = true
+		s.logger.Warn("A record arrived nearly as late as `lookback` allows; records later than `lookback` are missed: raise this dataset's `lookback`",
+			zap.Duration("lateness", q.late), zap.Time("record_time", q.lateAt), zap.Duration("lookback", s.lookback))
+	}
+}
+
 func (s *eventStream) commit(ctx context.Context, keys []checkpoint.Key, newest, advance time.Time) error {
-	err := s.cp.Commit(ctx, keys, newest, advance, s.r.cfg.Lookback)
-	wm := s.cp.State().Watermark
+	err := s.cp.Commit(ctx, keys, newest, advance, s.lookback)
+	wm := s.cp.Position()
 	s.update(func(st *StreamStatus) { st.Watermark = wm })
 	if err != nil {
 		return fmt.Errorf("%w: %w", errStorage, err)
@@ -297,7 +364,7 @@ type progress struct {
 
 func newProgress(s *eventStream, from, to time.Time) *progress {
 	p := &progress{s: s, from: from, to: to, began: time.Now(), logged: time.Now()}
-	p.catchingUp = to.Sub(from) > s.interval+s.r.cfg.Lookback
+	p.catchingUp = to.Sub(from) > s.interval+s.lookback
 	if p.catchingUp {
 		s.logger.Info("Catching up on a long window", zap.Time("from", from), zap.Time("to", to),
 			zap.Int("max_concurrent_requests", s.r.cfg.MaxConcurrentRequests))
@@ -329,8 +396,9 @@ func (p *progress) finish(emitted int) {
 	}
 }
 
-// listURL asks for [from, to] on the dataset's time field, oldest first where Graph supports ordering.
-func (s *eventStream) listURL(from, to time.Time, top int) string {
+// listURL asks for [from, to] on the dataset's time field, oldest first where Graph supports ordering,
+// passing over the first skip records.
+func (s *eventStream) listURL(from, to time.Time, top, skip int) string {
 	tf := s.ds.TimeField
 	filter := fmt.Sprintf("%s ge %s and %s le %s", tf, from.UTC().Format(graphTimeLayout), tf, to.UTC().Format(graphTimeLayout))
 	if s.src.Filter != "" {
@@ -342,6 +410,9 @@ func (s *eventStream) listURL(from, to time.Time, top int) string {
 		v.Set("$orderby", tf+" asc")
 	}
 	v.Set("$top", fmt.Sprint(top))
+	if skip > 0 {
+		v.Set("$skip", fmt.Sprint(skip))
+	}
 	return s.sourceURL() + "?" + encodeQuery(v)
 }
 
@@ -350,9 +421,16 @@ func encodeQuery(v url.Values) string { return strings.ReplaceAll(v.Encode(), "+
 
 // query tracks one poll's pass over the time window.
 type query struct {
-	ordered bool      // still in time order (Graph honoured $orderby)
-	last    time.Time // time of the previous record, to check the order
-	newest  time.Time // newest record time seen in the query
+	ordered    bool      // still in time order (Graph honoured $orderby)
+	increasing bool      // a record later than the one before it was seen: the order is shown, not assumed
+	last       time.Time // time of the previous record, to check the order
+	newest     time.Time // newest record time seen in the query
+	// behind is the position the poll began at; late is the largest lateness of a new record older than
+	// it, and lateAt that record's time.
+	behind     time.Time
+	late       time.Duration
+	lateAt     time.Time
+	warnedLate bool
 }
 
 // prepare drops records already emitted (or repeated on the page), and fills the log record fields of
@@ -363,9 +441,11 @@ func (s *eventStream) prepare(records plog.LogRecordSlice, fetched time.Time, q 
 	onPage := make(map[checkpoint.Key]struct{}, records.Len())
 	var newest time.Time
 	duplicates := 0
-	// A record older than the dedup horizon comes from Graph serving a page again (a nextLink loop, a
-	// broken order) after its keys were pruned: it was emitted already.
-	horizon := s.cp.Horizon(s.r.cfg.Lookback)
+	// A record older than the dedup horizon cannot be told from one emitted already (its key may have
+	// been pruned): Graph served a page again (a nextLink loop, a broken order), or it is later than
+	// `lookback`. It is not emitted, and counted apart from duplicates.
+	horizon := s.cp.Horizon(s.lookback)
+	beyond := 0
 	records.RemoveIf(func(lr plog.LogRecord) bool {
 		body := lr.Body().Map()
 		id := stringField(body, "id")
@@ -374,8 +454,12 @@ func (s *eventStream) prepare(records plog.LogRecordSlice, fetched time.Time, q 
 			q.newest = at
 		}
 		key := s.dedupKey(id, body)
-		if _, dup := onPage[key]; dup || s.cp.Seen(key) || (timeErr == nil && at.Before(horizon)) {
+		if _, dup := onPage[key]; dup || s.cp.Seen(key) {
 			duplicates++
+			return true
+		}
+		if timeErr == nil && at.Before(horizon) {
+			beyond++
 			return true
 		}
 		// Only a new record out of order breaks the order the watermark relies on; records served
@@ -385,7 +469,16 @@ func (s *eventStream) prepare(records plog.LogRecordSlice, fetched time.Time, q 
 				q.ordered = false
 				s.logger.Warn("Graph returned records out of time order; the watermark moves only after complete slices")
 			}
+			if !q.last.IsZero() && at.After(q.last) {
+				q.increasing = true
+			}
 			q.last = at
+			if late := q.behind.Sub(at); late > 0 {
+				s.r.tb.O365RecordsLateness.Record(context.Background(), late.Seconds(), s.attrs)
+				if late > q.late {
+					q.late, q.lateAt = late, at
+				}
+			}
 		}
 		onPage[key] = struct{}{}
 		keys = append(keys, key)
@@ -407,6 +500,11 @@ func (s *eventStream) prepare(records plog.LogRecordSlice, fetched time.Time, q 
 	})
 	if duplicates > 0 {
 		s.r.tb.O365RecordsDuplicate.Add(context.Background(), int64(duplicates), s.attrs)
+	}
+	if beyond > 0 {
+		s.r.tb.O365RecordsBeyondHorizon.Add(context.Background(), int64(beyond), s.attrs)
+		s.logger.Warn("Graph returned records older than the dedup horizon (position − `lookback`); they are not emitted: they were emitted already, or arrived later than `lookback` allows",
+			zap.Int("records", beyond), zap.Time("horizon", horizon), zap.Duration("lookback", s.lookback))
 	}
 	return keys, newest
 }

@@ -23,6 +23,7 @@ type task struct {
 	ds         *dataset
 	src        source
 	interval   time.Duration
+	lookback   time.Duration // event streams: how late a record may arrive and still be collected
 	client     *graph.Client
 	graphURL   string // Graph endpoint without the version segment
 	budgetKeys []string
@@ -57,9 +58,10 @@ const coolDownAfter = o365status.CoolDownAfter
 // StreamStatus is what the receiver knows about one tenant × dataset (× source).
 type StreamStatus = o365status.StreamStatus
 
-func newTask(r *o365Receiver, t *TenantConfig, ds *dataset, src source, interval time.Duration, client *graph.Client,
+func newTask(r *o365Receiver, t *TenantConfig, set datasetSettings, src source, client *graph.Client,
 	graphURL string, budgetKeys []string, pauseKey string,
 ) *task {
+	ds := set.dataset
 	res := pcommon.NewResource()
 	a := res.Attributes()
 	a.PutStr("cloud.provider", "azure")
@@ -71,10 +73,11 @@ func newTask(r *o365Receiver, t *TenantConfig, ds *dataset, src source, interval
 		logger = logger.With(zap.String("source", src.Variant))
 	}
 	return &task{
-		r: r, tenant: t, ds: ds, src: src, interval: interval, client: client, graphURL: graphURL,
+		r: r, tenant: t, ds: ds, src: src, interval: set.pollInterval, lookback: set.lookback, client: client, graphURL: graphURL,
 		budgetKeys: budgetKeys, pauseKey: pauseKey, logger: logger,
 		attrs: metricAttrs(t.label(), ds.Name), resource: res, trigger: make(chan struct{}, 1),
-		status: StreamStatus{Tenant: t.label(), Dataset: ds.Name, Variant: src.Variant, State: StateStarting, BackfillProgress: 1},
+		status: StreamStatus{Tenant: t.label(), Dataset: ds.Name, Variant: src.Variant, State: StateStarting, BackfillProgress: 1,
+			Lookback: set.lookback},
 	}
 }
 

@@ -12,11 +12,29 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
+	"go.uber.org/zap"
 
 	"github.com/otelcol-o365/otelcol-o365/internal/graphsim"
 	"github.com/otelcol-o365/otelcol-o365/internal/graphsim/graphsimtest"
 	"github.com/otelcol-o365/otelcol-o365/receiver/o365receiver/internal/metadatatest"
 )
+
+// startWithTelemetry starts a receiver whose internal telemetry the test reads (and, with logger, its
+// log); it is shut down at cleanup unless the test did so.
+func startWithTelemetry(t *testing.T, cfg *Config, sink *consumertest.LogsSink, logger *zap.Logger) (*o365Receiver, *componenttest.Telemetry) {
+	t.Helper()
+	tel := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
+	set := metadatatest.NewSettings(tel)
+	if logger != nil {
+		set.Logger = logger
+	}
+	r, err := newReceiver(set, cfg, sink)
+	require.NoError(t, err)
+	require.NoError(t, r.Start(context.Background(), componenttest.NewNopHost()))
+	t.Cleanup(func() { require.NoError(t, r.Shutdown(context.Background())) })
+	return r, tel
+}
 
 func TestInternalTelemetry(t *testing.T) {
 	sim := graphsimtest.Start(t, graphsim.Config{Seed: 14, Tenants: []graphsim.Tenant{
@@ -26,12 +44,8 @@ func TestInternalTelemetry(t *testing.T) {
 	cfg := simConfig(sim, 1)
 	cfg.PageSize = 100
 	cfg.Tenants[0].Datasets = map[string]DatasetConfig{"signins": {Kinds: []string{"interactive"}}}
-	tel := componenttest.NewTelemetry()
-	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
 	sink := new(consumertest.LogsSink)
-	r, err := newReceiver(metadatatest.NewSettings(tel), cfg, sink)
-	require.NoError(t, err)
-	require.NoError(t, r.Start(context.Background(), componenttest.NewNopHost()))
+	r, tel := startWithTelemetry(t, cfg, sink, nil)
 	require.Eventually(t, func() bool { return sink.LogRecordCount() == 250 }, 30*time.Second, 10*time.Millisecond)
 	lag, err := tel.GetMetric("otelcol_o365_watermark_lag")
 	require.NoError(t, err)

@@ -1,6 +1,7 @@
 // Package checkpoint keeps the position of one event stream (tenant × dataset) in a collector storage
-// client: the watermark, where collection started, and the set of records already emitted inside the
-// lookback window, so that re-reading the window after a restart or for late arrivals emits nothing twice.
+// client: the watermark, how far complete reads reached, where collection started, and the set of
+// records already emitted inside the lookback window (with the time from which that set is complete),
+// so that re-reading the window after a restart or for late arrivals emits nothing twice.
 //
 // Layout under a prefix P:
 //
@@ -23,7 +24,8 @@ import (
 )
 
 const (
-	stateVersion = 1
+	// stateVersion 2 added ReadTo and KeysFrom; version 1 states load with both zero.
+	stateVersion = 2
 	chunkVersion = 1
 	keySize      = 16
 )
@@ -51,9 +53,17 @@ type State struct {
 	// Start is where collection began (the first poll's now − initial_lookback); used until a record
 	// has been committed.
 	Start time.Time `json:"start"`
-	// Watermark is the newest record time committed. It is advanced only from records, never from the
-	// query time.
+	// Watermark is the newest record time committed: advanced from records only.
 	Watermark time.Time `json:"watermark,omitzero"`
+	// ReadTo is the end of the last read of the window that completed: every record visible in Graph
+	// then, with a time up to ReadTo, was emitted. It moves the position of a stream whose reads come
+	// back empty (a sign-in kind without records), never past what a query covered.
+	ReadTo time.Time `json:"read_to,omitzero"`
+	// KeysFrom is where the dedup keys are complete: keys of records older than it were pruned, so such
+	// a record can no longer be told from one already emitted. Persisted so that a larger lookback after
+	// a restart does not re-emit what the pruned keys covered. Zero (no prune yet, or a version 1 state):
+	// position − lookback.
+	KeysFrom time.Time `json:"keys_from,omitzero"`
 	// Chunks of dedup keys still inside the lookback window.
 	Chunks []Chunk `json:"chunks,omitempty"`
 	// NextChunk numbers the next chunk.
@@ -100,9 +110,10 @@ func Load(ctx context.Context, client storage.Client, prefix string) (*Stream, e
 	if err := json.Unmarshal(raw, &s.state); err != nil {
 		return nil, fmt.Errorf("%w: %s/state: %v", ErrCorrupt, prefix, err)
 	}
-	if s.state.Version != stateVersion {
-		return nil, fmt.Errorf("%w: %s/state has version %d, this build reads %d", ErrCorrupt, prefix, s.state.Version, stateVersion)
+	if s.state.Version < 1 || s.state.Version > stateVersion {
+		return nil, fmt.Errorf("%w: %s/state has version %d, this build reads 1 to %d", ErrCorrupt, prefix, s.state.Version, stateVersion)
 	}
+	s.state.Version = stateVersion // written back in this version with the next commit
 	for _, c := range s.state.Chunks {
 		raw, err := client.Get(ctx, s.chunkKey(c.N))
 		if err != nil {
@@ -145,16 +156,38 @@ func (s *Stream) SetStart(t time.Time) {
 	}
 }
 
-// QueryStart is where the next query begins: watermark − lookback, or Start before any commit.
+// Position is how far the stream has read: the later of the watermark and ReadTo (zero before either).
+func (s *Stream) Position() time.Time {
+	if s.state.ReadTo.After(s.state.Watermark) {
+		return s.state.ReadTo
+	}
+	return s.state.Watermark
+}
+
+// QueryStart is where the next query begins: position − lookback, but not before Start nor before the
+// dedup keys are complete (older records could not be told from emitted ones); Start before any commit.
 func (s *Stream) QueryStart(lookback time.Duration) time.Time {
-	if s.state.Watermark.IsZero() {
+	pos := s.Position()
+	if pos.IsZero() {
 		return s.state.Start
 	}
-	from := s.state.Watermark.Add(-lookback)
-	if from.Before(s.state.Start) {
-		return s.state.Start
+	from := pos.Add(-lookback)
+	for _, floor := range []time.Time{s.state.Start, s.state.KeysFrom} {
+		if from.Before(floor) {
+			from = floor
+		}
 	}
 	return from
+}
+
+// CompleteRead records that a read of the window up to `to` completed: every record visible with a
+// time up to it has been committed. The position may move there (never back); it is persisted with
+// the next commit or Flush.
+func (s *Stream) CompleteRead(to time.Time) {
+	if to.After(s.state.ReadTo) {
+		s.state.ReadTo = to
+		s.dirty = true
+	}
 }
 
 // Commit records keys as emitted (newest = the newest record time among them) and, if advance is
@@ -184,21 +217,30 @@ func (s *Stream) Commit(ctx context.Context, keys []Key, newest, advance time.Ti
 	return s.Flush(ctx)
 }
 
-// Horizon is watermark − lookback (zero before the first watermark): the dedup keys of older records
-// are forgotten, so a record older than this must not be emitted again — it was emitted already, or it
-// lies beyond the lookback that no query reaches any more.
+// Horizon is where the dedup keys begin to be complete: KeysFrom, or position − lookback when later
+// (zero before the first position). A record older than it must not be emitted: it was emitted
+// already, or it is later than any lookback can collect exactly once.
 func (s *Stream) Horizon(lookback time.Duration) time.Time {
-	if s.state.Watermark.IsZero() {
-		return time.Time{}
+	pos := s.Position()
+	if pos.IsZero() {
+		return s.state.KeysFrom
 	}
-	return s.state.Watermark.Add(-lookback)
+	if h := pos.Add(-lookback); h.After(s.state.KeysFrom) {
+		return h
+	}
+	return s.state.KeysFrom
 }
 
-// prune forgets chunks whose newest record is older than watermark − lookback.
+// prune forgets chunks whose newest record is older than the horizon, and records the horizon as
+// KeysFrom.
 func (s *Stream) prune(lookback time.Duration) {
 	horizon := s.Horizon(lookback)
 	if horizon.IsZero() {
 		return
+	}
+	if horizon.After(s.state.KeysFrom) {
+		s.state.KeysFrom = horizon
+		s.dirty = true
 	}
 	kept := s.state.Chunks[:0]
 	for _, c := range s.state.Chunks {

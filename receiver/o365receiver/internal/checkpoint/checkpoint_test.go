@@ -138,3 +138,54 @@ func TestKeyOfSeparatesParts(t *testing.T) {
 	require.NotEqual(t, KeyOf("ab", "c"), KeyOf("a", "bc"))
 	require.Equal(t, KeyOf("x"), KeyOf("x"))
 }
+
+func TestPrunedHorizonSurvivesALargerLookback(t *testing.T) {
+	ctx := context.Background()
+	mem := newMem()
+	s, _ := Load(ctx, mem, "p")
+	s.SetStart(t0)
+	require.NoError(t, s.Commit(ctx, []Key{KeyOf("old")}, t0.Add(time.Minute), t0.Add(time.Minute), 5*time.Minute))
+	require.NoError(t, s.Commit(ctx, []Key{KeyOf("new")}, t0.Add(20*time.Minute), t0.Add(20*time.Minute), 5*time.Minute))
+	require.False(t, s.Seen(KeyOf("old")), "pruned")
+
+	re, err := Load(ctx, mem, "p")
+	require.NoError(t, err)
+	require.Equal(t, t0.Add(15*time.Minute), re.State().KeysFrom, "the pruned horizon is stored")
+	// With lookback raised to an hour, the query and the dedup horizon stop where the keys end: the
+	// pruned record cannot be read again, nor emitted.
+	require.Equal(t, t0.Add(15*time.Minute), re.QueryStart(time.Hour))
+	require.Equal(t, t0.Add(15*time.Minute), re.Horizon(time.Hour))
+	// Once the position has moved an hour on, the larger lookback applies in full.
+	re.CompleteRead(t0.Add(2 * time.Hour))
+	require.Equal(t, t0.Add(time.Hour), re.QueryStart(time.Hour))
+}
+
+func TestCompleteReadMovesThePositionOfAnEmptyStream(t *testing.T) {
+	ctx := context.Background()
+	mem := newMem()
+	s, _ := Load(ctx, mem, "p")
+	s.SetStart(t0)
+	s.CompleteRead(t0.Add(time.Hour))
+	require.NoError(t, s.Flush(ctx))
+	re, err := Load(ctx, mem, "p")
+	require.NoError(t, err)
+	require.True(t, re.State().Watermark.IsZero(), "no record, no watermark")
+	require.Equal(t, t0.Add(time.Hour), re.Position())
+	require.Equal(t, t0.Add(50*time.Minute), re.QueryStart(10*time.Minute))
+	re.CompleteRead(t0.Add(30 * time.Minute))
+	require.Equal(t, t0.Add(time.Hour), re.Position(), "never back")
+}
+
+func TestVersion1StateLoads(t *testing.T) {
+	ctx := context.Background()
+	mem := newMem()
+	mem.data["p/state"] = []byte(`{"v":1,"start":"2026-01-01T00:00:00Z","watermark":"2026-01-01T01:00:00Z","chunks":[{"n":0,"newest":"2026-01-01T01:00:00Z"}],"next_chunk":1}`)
+	mem.data["p/seen/0"] = encodeChunk([]Key{KeyOf("a")})
+	s, err := Load(ctx, mem, "p")
+	require.NoError(t, err)
+	require.True(t, s.Seen(KeyOf("a")))
+	require.True(t, s.State().KeysFrom.IsZero())
+	require.Equal(t, time.Date(2026, 1, 1, 0, 50, 0, 0, time.UTC), s.Horizon(10*time.Minute), "position − lookback, as version 1 pruned")
+	require.NoError(t, s.Commit(ctx, nil, time.Time{}, time.Time{}, 10*time.Minute))
+	require.Contains(t, string(mem.data["p/state"]), `"v":2`, "written back in the current version")
+}

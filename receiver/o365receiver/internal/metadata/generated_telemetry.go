@@ -25,17 +25,19 @@ func Tracer(settings component.TelemetrySettings) trace.Tracer {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                 metric.Meter
-	mu                    sync.Mutex
-	registrations         []metric.Registration
-	O365BackfillProgress  metric.Float64ObservableGauge
-	O365PagesFetched      metric.Int64Counter
-	O365PollErrors        metric.Int64Counter
-	O365RecordsDropped    metric.Int64Counter
-	O365RecordsDuplicate  metric.Int64Counter
-	O365RecordsEmitted    metric.Int64Counter
-	O365RequestsThrottled metric.Int64Counter
-	O365WatermarkLag      metric.Float64ObservableGauge
+	meter                    metric.Meter
+	mu                       sync.Mutex
+	registrations            []metric.Registration
+	O365BackfillProgress     metric.Float64ObservableGauge
+	O365PagesFetched         metric.Int64Counter
+	O365PollErrors           metric.Int64Counter
+	O365RecordsBeyondHorizon metric.Int64Counter
+	O365RecordsDropped       metric.Int64Counter
+	O365RecordsDuplicate     metric.Int64Counter
+	O365RecordsEmitted       metric.Int64Counter
+	O365RecordsLateness      metric.Float64Histogram
+	O365RequestsThrottled    metric.Int64Counter
+	O365WatermarkLag         metric.Float64ObservableGauge
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -125,6 +127,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		metric.WithUnit("{error}"),
 	)
 	errs = errors.Join(errs, err)
+	builder.O365RecordsBeyondHorizon, err = builder.meter.Int64Counter(
+		"otelcol_o365_records_beyond_horizon",
+		metric.WithDescription("Records Graph returned older than the dedup horizon (position − lookback), not emitted - served again after their keys were pruned, or later than `lookback` allows. [Development]"),
+		metric.WithUnit("{record}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.O365RecordsDropped, err = builder.meter.Int64Counter(
 		"otelcol_o365_records_dropped",
 		metric.WithDescription("Records the next consumer rejected with a permanent error (counted, committed, not retried). [Development]"),
@@ -141,6 +149,13 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_o365_records_emitted",
 		metric.WithDescription("Records accepted by the next consumer. [Development]"),
 		metric.WithUnit("{record}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.O365RecordsLateness, err = builder.meter.Float64Histogram(
+		"otelcol_o365_records_lateness",
+		metric.WithDescription("How late records arrived - for each record new to its stream but older than the position the poll began at, that position minus the record's time (a lower bound of its delay in Graph). Compare with the dataset's `lookback`. [Development]"),
+		metric.WithUnit("s"),
+		metric.WithExplicitBucketBoundaries([]float64{1, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400, 172800}...),
 	)
 	errs = errors.Join(errs, err)
 	builder.O365RequestsThrottled, err = builder.meter.Int64Counter(

@@ -67,6 +67,22 @@ func AssertEqualO365PollErrors(t *testing.T, tt *componenttest.Telemetry, dps []
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
 
+func AssertEqualO365RecordsBeyondHorizon(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_o365_records_beyond_horizon",
+		Description: "Records Graph returned older than the dedup horizon (position − lookback), not emitted - served again after their keys were pruned, or later than `lookback` allows. [Development]",
+		Unit:        "{record}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_o365_records_beyond_horizon")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
 func AssertEqualO365RecordsDropped(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_o365_records_dropped",
@@ -111,6 +127,21 @@ func AssertEqualO365RecordsEmitted(t *testing.T, tt *componenttest.Telemetry, dp
 		},
 	}
 	got, err := tt.GetMetric("otelcol_o365_records_emitted")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
+func AssertEqualO365RecordsLateness(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.HistogramDataPoint[float64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_o365_records_lateness",
+		Description: "How late records arrived - for each record new to its stream but older than the position the poll began at, that position minus the record's time (a lower bound of its delay in Graph). Compare with the dataset's `lookback`. [Development]",
+		Unit:        "s",
+		Data: metricdata.Histogram[float64]{
+			Temporality: metricdata.CumulativeTemporality,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_o365_records_lateness")
 	require.NoError(t, err)
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }

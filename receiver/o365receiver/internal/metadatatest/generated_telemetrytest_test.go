@@ -30,9 +30,11 @@ func TestSetupTelemetry(t *testing.T) {
 	}))
 	tb.O365PagesFetched.Add(context.Background(), 1)
 	tb.O365PollErrors.Add(context.Background(), 1)
+	tb.O365RecordsBeyondHorizon.Add(context.Background(), 1)
 	tb.O365RecordsDropped.Add(context.Background(), 1)
 	tb.O365RecordsDuplicate.Add(context.Background(), 1)
 	tb.O365RecordsEmitted.Add(context.Background(), 1)
+	tb.O365RecordsLateness.Record(context.Background(), 1)
 	tb.O365RequestsThrottled.Add(context.Background(), 1)
 	AssertEqualO365BackfillProgress(t, testTel,
 		[]metricdata.DataPoint[float64]{{Value: 1}},
@@ -43,6 +45,9 @@ func TestSetupTelemetry(t *testing.T) {
 	AssertEqualO365PollErrors(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
+	AssertEqualO365RecordsBeyondHorizon(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
 	AssertEqualO365RecordsDropped(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
@@ -51,6 +56,9 @@ func TestSetupTelemetry(t *testing.T) {
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualO365RecordsEmitted(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualO365RecordsLateness(t, testTel,
+		[]metricdata.HistogramDataPoint[float64]{{}}, metricdatatest.IgnoreValue(),
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualO365RequestsThrottled(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
