@@ -80,10 +80,10 @@ func (s *eventStream) poll(ctx context.Context) (int, error) {
 		if st.Start.IsZero() {
 			s.logger.Info("No stored position for the stream: collecting from `initial_lookback` ago")
 		} else {
-			s.logger.Info("Resuming the stream from its stored position", zap.Time("watermark", st.Watermark),
-				zap.Time("start", st.Start), zap.Int("dedup_keys", cp.SeenCount()))
+			s.logger.Info("Resuming the stream from its stored position", zap.Time("position", cp.Position()),
+				zap.Time("watermark", st.Watermark), zap.Time("start", st.Start), zap.Int("dedup_keys", cp.SeenCount()))
 		}
-		s.update(func(st *StreamStatus) { st.Watermark = cp.State().Watermark })
+		s.update(func(st *StreamStatus) { st.Watermark = cp.Position() })
 	}
 	if err := s.cp.Flush(ctx); err != nil { // a commit that failed earlier goes first
 		return 0, fmt.Errorf("%w: %w", errStorage, err)
