@@ -4,31 +4,31 @@
 package graph
 
 import (
-	"net/url"
 	"strings"
 )
 
-// Cloud is a Microsoft cloud: where tokens come from and where Graph lives. Tokens do not cross clouds.
+// Cloud is a Microsoft cloud: where tokens come from, where Graph lives, and the resource its tokens are
+// issued for. Tokens do not cross clouds.
 type Cloud struct {
 	AuthorityHost string
 	GraphEndpoint string
+	// GraphResource is the identifier of Graph in the cloud's Entra ID, the audience of its tokens. It
+	// stays the same whatever URL reaches Graph (a proxy, a private endpoint, a simulator).
+	GraphResource string
 }
 
-// Clouds are the national clouds Graph is deployed in (GRAPH.md "Authentication").
+// Clouds are the national clouds Graph is deployed in (GRAPH.md "Authentication";
+// learn.microsoft.com/graph/deployments: a scope naming Graph must use the cloud's Graph domain).
 var Clouds = map[string]Cloud{
-	"public":   {AuthorityHost: "https://login.microsoftonline.com/", GraphEndpoint: "https://graph.microsoft.com"},
-	"usgov":    {AuthorityHost: "https://login.microsoftonline.us/", GraphEndpoint: "https://graph.microsoft.us"},
-	"usgovdod": {AuthorityHost: "https://login.microsoftonline.us/", GraphEndpoint: "https://dod-graph.microsoft.us"},
-	"china":    {AuthorityHost: "https://login.chinacloudapi.cn/", GraphEndpoint: "https://microsoftgraph.chinacloudapi.cn"},
+	"public":   {AuthorityHost: "https://login.microsoftonline.com/", GraphEndpoint: "https://graph.microsoft.com", GraphResource: "https://graph.microsoft.com"},
+	"usgov":    {AuthorityHost: "https://login.microsoftonline.us/", GraphEndpoint: "https://graph.microsoft.us", GraphResource: "https://graph.microsoft.us"},
+	"usgovdod": {AuthorityHost: "https://login.microsoftonline.us/", GraphEndpoint: "https://dod-graph.microsoft.us", GraphResource: "https://dod-graph.microsoft.us"},
+	"china":    {AuthorityHost: "https://login.chinacloudapi.cn/", GraphEndpoint: "https://microsoftgraph.chinacloudapi.cn", GraphResource: "https://microsoftgraph.chinacloudapi.cn"},
 }
 
-// Scope is the client-credentials scope for a Graph endpoint: its root URL plus "/.default".
-func Scope(graphEndpoint string) string {
-	u, err := url.Parse(graphEndpoint)
-	if err != nil || u.Host == "" {
-		return strings.TrimRight(graphEndpoint, "/") + "/.default"
-	}
-	return u.Scheme + "://" + u.Host + "/.default"
+// Scope is the client-credentials scope for a resource: its identifier plus "/.default".
+func Scope(resource string) string {
+	return strings.TrimRight(resource, "/") + "/.default"
 }
 
 // isKnownAuthority reports whether host is one of Microsoft's own login hosts, for which MSAL's

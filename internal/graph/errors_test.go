@@ -49,12 +49,6 @@ func TestResponseErrorClassification(t *testing.T) {
 	}
 }
 
-func TestScope(t *testing.T) {
-	assert.Equal(t, "https://graph.microsoft.com/.default", Scope("https://graph.microsoft.com"))
-	assert.Equal(t, "https://graph.microsoft.us/.default", Scope("https://graph.microsoft.us/"))
-	assert.Equal(t, "https://127.0.0.1:8443/.default", Scope("https://127.0.0.1:8443/v1.0"))
-}
-
 func TestRolesClaim(t *testing.T) {
 	// header.payload.signature with payload {"roles":["AuditLog.Read.All"]}
 	tok := "eyJhbGciOiJub25lIn0.eyJyb2xlcyI6WyJBdWRpdExvZy5SZWFkLkFsbCJdfQ.sig"

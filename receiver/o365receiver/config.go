@@ -3,6 +3,7 @@ package o365receiver
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"regexp"
 	"strings"
@@ -37,6 +38,10 @@ type Config struct {
 	// built in; set these for the simulator or a proxy).
 	GraphEndpoint string `mapstructure:"graph_endpoint"`
 	AuthorityHost string `mapstructure:"authority_host"`
+	// GraphResource overrides the resource tokens are requested for (scope: it + "/.default"). By
+	// default each tenant's `cloud` decides it — not `graph_endpoint`, which may be a proxy or a private
+	// endpoint that Entra ID knows nothing of.
+	GraphResource string `mapstructure:"graph_resource"`
 	// PageSize is the $top of every list request (Graph's maximum for the reports APIs is 1000).
 	PageSize int `mapstructure:"page_size"`
 	// HTTP client settings (TLS, proxy, timeout) used for both Graph and the token endpoint.
@@ -167,6 +172,9 @@ func (cfg *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("`%s` must be an https:// URL, got %q", u.key, u.value))
 		}
 	}
+	if err := validateResource(cfg.GraphResource); err != nil {
+		errs = append(errs, err)
+	}
 	for family, rl := range cfg.RateLimits {
 		if rl.Window <= 0 {
 			errs = append(errs, fmt.Errorf("`rate_limits.%s.window` must be positive", family))
@@ -227,6 +235,21 @@ func (cfg *Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// validateResource checks `graph_resource`: empty, or the https URL of a resource (a Graph host).
+func validateResource(v string) error {
+	if v == "" {
+		return nil
+	}
+	if strings.HasSuffix(v, "/.default") {
+		return fmt.Errorf("`graph_resource` names the resource, not the scope: drop the trailing /.default from %q", v)
+	}
+	u, err := url.Parse(v)
+	if err != nil || u.Scheme != "https" || u.Host == "" || strings.Trim(u.Path, "/") != "" || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("`graph_resource` must be the https:// URL of a resource, such as https://graph.microsoft.us; got %q", v)
+	}
+	return nil
 }
 
 // validateCredentials checks that exactly one way to authenticate is configured.
@@ -362,13 +385,27 @@ func (cfg *Config) lookbackFor(d *dataset, dc DatasetConfig) time.Duration {
 	return d.Lookback
 }
 
+// cloud is the tenant's cloud (public when unset).
+func (t *TenantConfig) cloud() graph.Cloud {
+	if c, ok := graph.Clouds[t.Cloud]; ok {
+		return c
+	}
+	return graph.Clouds["public"]
+}
+
+// tokenScope is the scope of the tenant's tokens: of its cloud's Graph resource, unless `graph_resource`
+// names another.
+func (cfg *Config) tokenScope(t *TenantConfig) string {
+	if cfg.GraphResource != "" {
+		return graph.Scope(cfg.GraphResource)
+	}
+	return graph.Scope(t.cloud().GraphResource)
+}
+
 // endpoints resolves the Graph endpoint and authority host of a tenant: explicit settings win over the
 // tenant's cloud.
 func (cfg *Config) endpoints(t *TenantConfig) (graphEndpoint, authorityHost string) {
-	cloud := graph.Clouds["public"]
-	if c, ok := graph.Clouds[t.Cloud]; ok {
-		cloud = c
-	}
+	cloud := t.cloud()
 	graphEndpoint, authorityHost = cloud.GraphEndpoint, cloud.AuthorityHost
 	if cfg.GraphEndpoint != "" {
 		graphEndpoint = cfg.GraphEndpoint

@@ -48,6 +48,7 @@ func TestLoadConfig(t *testing.T) {
 	want.InitialLookback = 72 * time.Hour
 	want.GraphEndpoint = "https://graph.microsoft.us"
 	want.AuthorityHost = "https://login.microsoftonline.us/"
+	want.GraphResource = "https://graph.microsoft.us"
 	want.PageSize = 500
 	want.RateLimitMargin = 100 * time.Millisecond
 	want.HTTP.Timeout = 30 * time.Second
@@ -111,6 +112,8 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"zero_window", "`rate_limits.reports.window` must be positive"},
 		{"snapshot_lookback", "`tenants[0].datasets.role_assignments.lookback` applies only to event streams; role_assignments is a snapshot"},
 		{"negative_dataset_lookback", "`tenants[0].datasets.signins.lookback` must not be negative"},
+		{"graph_resource_scope", "`graph_resource` names the resource, not the scope: drop the trailing /.default from \"https://graph.microsoft.us/.default\""},
+		{"graph_resource_http", "`graph_resource` must be the https:// URL of a resource, such as https://graph.microsoft.us; got \"http://graph.microsoft.us\""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -145,4 +148,22 @@ func TestCloudEndpoints(t *testing.T) {
 	g, a := cfg.endpoints(&TenantConfig{Cloud: "china"})
 	assert.Equal(t, "https://127.0.0.1:8443", g, "an explicit graph_endpoint wins over the cloud")
 	assert.Equal(t, "https://127.0.0.1:8443/", a)
+}
+
+// The token scope follows the tenant's cloud, not `graph_endpoint` (a proxy, a private endpoint, the
+// simulator); `graph_resource` overrides it.
+func TestTokenScope(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	cfg.GraphEndpoint = "https://graph-proxy.example.com:8443"
+	for cloud, scope := range map[string]string{
+		"":         "https://graph.microsoft.com/.default",
+		"public":   "https://graph.microsoft.com/.default",
+		"usgov":    "https://graph.microsoft.us/.default",
+		"usgovdod": "https://dod-graph.microsoft.us/.default",
+		"china":    "https://microsoftgraph.chinacloudapi.cn/.default",
+	} {
+		assert.Equal(t, scope, cfg.tokenScope(&TenantConfig{Cloud: cloud}), cloud)
+	}
+	cfg.GraphResource = "https://graph.sovereign.example/"
+	assert.Equal(t, "https://graph.sovereign.example/.default", cfg.tokenScope(&TenantConfig{Cloud: "usgov"}), "graph_resource wins")
 }

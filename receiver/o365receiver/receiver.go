@@ -89,7 +89,7 @@ func (r *o365Receiver) Start(ctx context.Context, host component.Host) error {
 		gc := graph.NewClient(graph.ClientSettings{
 			HTTPClient: httpClient,
 			Credential: graph.NewCredentialFactory(cred),
-			Scope:      graph.Scope(graphEndpoint),
+			Scope:      r.cfg.tokenScope(t),
 			Budget:     budget,
 			Retry:      r.cfg.RetryOnFailure,
 			Logger:     r.set.Logger.With(zap.String("tenant", t.label())),
