@@ -81,7 +81,7 @@ func (e *env) certCredential(t *testing.T, cert *x509.Certificate, key crypto.Pr
 // postAssertion runs the client-credentials grant with a client assertion by hand.
 func (e *env) postAssertion(t *testing.T, tenant, clientID, assertionType, assertion string) (int, map[string]any) {
 	t.Helper()
-	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {clientID}, "scope": {e.sim.URL() + "/.default"},
+	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {clientID}, "scope": {graphsimtest.Scope},
 		"client_assertion_type": {assertionType}, "client_assertion": {assertion}}
 	resp, err := e.client.PostForm(e.sim.URL()+"/"+tenant+"/oauth2/v2.0/token", form)
 	require.NoError(t, err)
@@ -260,16 +260,16 @@ func TestCertificateCredential(t *testing.T) {
 	status, body = e.postAssertion(t, tenant1, certClientID, jwtBearer, "")
 	assert.Equal(t, http.StatusBadRequest, status, "%v", body)
 	assert.Equal(t, []any{float64(900144)}, body["error_codes"])
-	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {certClientID}, "scope": {e.sim.URL() + "/.default"},
+	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {certClientID}, "scope": {graphsimtest.Scope},
 		"client_assertion_type": {jwtBearer}, "client_assertion": {valid}, "client_secret": {"x"}}
 	resp, err := e.client.PostForm(e.sim.URL()+"/"+tenant1+"/oauth2/v2.0/token", form)
 	require.NoError(t, err)
 	resp.Body.Close()
 	assert.Equal(t, http.StatusBadRequest, resp.StatusCode, "a secret and an assertion together")
 	// A certificate-only app has no secret to match.
-	status, _ = e.rawToken(tenant1, certClientID, "", e.sim.URL()+"/.default")
+	status, _ = e.rawToken(tenant1, certClientID, "", graphsimtest.Scope)
 	assert.Equal(t, http.StatusUnauthorized, status)
-	status, _ = e.rawToken(tenant1, certClientID, graphsimtest.Secret, e.sim.URL()+"/.default")
+	status, _ = e.rawToken(tenant1, certClientID, graphsimtest.Secret, graphsimtest.Scope)
 	assert.Equal(t, http.StatusUnauthorized, status)
 }
 
@@ -304,7 +304,7 @@ func TestWorkloadIdentityCredential(t *testing.T) {
 		})
 	}
 	// The federated token is no secret.
-	status, _ := e.rawToken(tenant1, fedClientID, federated, e.sim.URL()+"/.default")
+	status, _ := e.rawToken(tenant1, fedClientID, federated, graphsimtest.Scope)
 	assert.Equal(t, http.StatusUnauthorized, status)
 }
 
@@ -354,7 +354,7 @@ func TestManagedIdentityCredential(t *testing.T) {
 			assert.Equal(t, c.wantTenant, cl["tid"])
 			assert.Equal(t, c.wantApp, cl["appid"])
 			assert.Equal(t, c.wantRoles, cl["roles"])
-			assert.Equal(t, e.sim.URL(), cl["aud"])
+			assert.Equal(t, "https://graph.microsoft.com", cl["aud"])
 			assert.Equal(t, c.wantSignInsStatus, e.get(signInsPath, tok.Token).Status)
 		})
 	}
@@ -373,13 +373,13 @@ func TestManagedIdentityCredential(t *testing.T) {
 		require.NoError(t, json.NewDecoder(resp.Body).Decode(&body))
 		return resp.StatusCode, body
 	}
-	resource := url.QueryEscape(e.sim.URL())
+	resource := url.QueryEscape("https://graph.microsoft.com")
 	status, body := get("api-version=2019-08-01&resource="+resource, header)
 	require.Equal(t, http.StatusOK, status, "%v", body)
 	assert.Equal(t, []string{"access_token", "client_id", "expires_on", "resource", "token_type"}, sortedKeys(body))
 	assert.Equal(t, "Bearer", body["token_type"])
 	assert.Equal(t, systemID, body["client_id"])
-	assert.Equal(t, e.sim.URL(), body["resource"])
+	assert.Equal(t, "https://graph.microsoft.com", body["resource"])
 	exp, err := strconv.ParseInt(body["expires_on"].(string), 10, 64)
 	require.NoError(t, err, "expires_on is a string of unix seconds")
 	assert.InDelta(t, time.Now().Add(3599*time.Second).Unix(), exp, 60)
@@ -394,6 +394,7 @@ func TestManagedIdentityCredential(t *testing.T) {
 		"selected by object":  {"api-version=2019-08-01&resource=" + resource + "&object_id=" + uuid.NewString(), header, http.StatusBadRequest},
 		"unknown identity":    {"api-version=2019-08-01&resource=" + resource + "&client_id=" + uuid.NewString(), header, http.StatusBadRequest},
 		"user-assigned by id": {"api-version=2019-08-01&resource=" + resource + "&client_id=" + userID, header, http.StatusOK},
+		"unknown resource":    {"api-version=2019-08-01&resource=" + url.QueryEscape(e.sim.URL()), header, http.StatusBadRequest},
 	} {
 		t.Run(name, func(t *testing.T) {
 			status, body := get(c.query, c.header)
@@ -403,14 +404,18 @@ func TestManagedIdentityCredential(t *testing.T) {
 			}
 		})
 	}
-	// A host without a system-assigned identity.
+	// A host without a system-assigned identity. MSAL caches managed identity tokens process-wide by
+	// identity and resource, so this host simulates another cloud: its resource misses that cache.
 	cfg.ManagedIdentities = cfg.ManagedIdentities[1:]
+	cfg.Cloud = "china"
 	e2 := start(t, cfg)
 	t.Setenv("IDENTITY_ENDPOINT", e2.sim.ManagedIdentityEndpoint())
 	cred, err := azidentity.NewManagedIdentityCredential(&azidentity.ManagedIdentityCredentialOptions{
 		ClientOptions: azcore.ClientOptions{Transport: e2.client, Retry: policy.RetryOptions{MaxRetries: -1}}})
 	require.NoError(t, err)
-	_, err = e2.getToken(cred)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err = cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{e2.sim.GraphResource() + "/.default"}})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "no system-assigned identity")
 	// SetRoles applies to managed identities too.
@@ -427,39 +432,62 @@ func sortedKeys(m map[string]any) []string {
 	return keysOf(raw)
 }
 
+// The token endpoint knows the Graph resource of the cloud it stands in for, as Entra ID does: a scope
+// for any other resource — the simulator's own URL (what a client deriving the scope from its endpoint
+// asks for), another cloud's Graph — is refused with AADSTS500011 in Entra ID's error shape.
+func TestTokenScopeIsTheCloudsGraph(t *testing.T) {
+	e := start(t, smallTenants(1, map[string]graphsim.DatasetSpec{"signins": {Count: 1}}))
+	for _, scope := range []string{graphsimtest.Scope, "https://graph.microsoft.com//.default", "00000003-0000-0000-c000-000000000000/.default"} {
+		status, body := e.rawToken(tenant1, graphsimtest.ClientID, graphsimtest.Secret, scope)
+		require.Equal(t, http.StatusOK, status, "%s: %v", scope, body)
+		assert.Equal(t, http.StatusOK, e.get(signInsPath, body["access_token"].(string)).Status, scope)
+	}
+	for _, resource := range []string{e.sim.URL(), "https://graph.microsoft.us", "https://dod-graph.microsoft.us",
+		"https://microsoftgraph.chinacloudapi.cn", "https://management.azure.com"} {
+		status, body := e.rawToken(tenant1, graphsimtest.ClientID, graphsimtest.Secret, resource+"/.default")
+		require.Equal(t, http.StatusBadRequest, status, "%s: %v", resource, body)
+		assert.Equal(t, "invalid_resource", body["error"])
+		assert.Equal(t, []any{float64(500011)}, body["error_codes"])
+		assert.Contains(t, body["error_description"], "AADSTS500011: The resource principal named "+resource+" was not found in the tenant named "+tenant1+".")
+	}
+
+	// A simulator of another cloud knows that cloud's Graph, and only it.
+	cfg := smallTenants(1, map[string]graphsim.DatasetSpec{"signins": {Count: 1}})
+	cfg.Cloud = "usgov"
+	gov := start(t, cfg)
+	assert.Equal(t, "https://graph.microsoft.us", gov.sim.GraphResource())
+	status, body := gov.rawToken(tenant1, graphsimtest.ClientID, graphsimtest.Secret, "https://graph.microsoft.us/.default")
+	require.Equal(t, http.StatusOK, status, "%v", body)
+	assert.Equal(t, http.StatusOK, gov.get(signInsPath, body["access_token"].(string)).Status)
+	status, body = gov.rawToken(tenant1, graphsimtest.ClientID, graphsimtest.Secret, graphsimtest.Scope)
+	assert.Equal(t, http.StatusBadRequest, status, "tokens do not cross clouds: %v", body)
+
+	cfg.Cloud = "mars"
+	_, err := graphsim.Start(cfg)
+	assert.ErrorContains(t, err, `cloud "mars" is not one of public, usgov, usgovdod, china`)
+}
+
+// Graph accepts only tokens for its own resource.
 func TestGraphAudience(t *testing.T) {
 	e := start(t, smallTenants(1, map[string]graphsim.DatasetSpec{"signins": {Count: 1}}))
-	cases := []struct {
-		scope string
-		want  int
-	}{
-		{e.sim.URL() + "/.default", http.StatusOK},
-		{"https://graph.microsoft.com/.default", http.StatusOK},
-		{"https://graph.microsoft.com//.default", http.StatusOK},
-		{"00000003-0000-0000-c000-000000000000/.default", http.StatusOK},
-		{"https://graph.microsoft.us/.default", http.StatusUnauthorized},
-		{"https://dod-graph.microsoft.us/.default", http.StatusUnauthorized},
-		{"https://microsoftgraph.chinacloudapi.cn/.default", http.StatusUnauthorized},
-		{"https://management.azure.com/.default", http.StatusUnauthorized},
-	}
-	for _, c := range cases {
-		t.Run(c.scope, func(t *testing.T) {
-			status, body := e.rawToken(tenant1, graphsimtest.ClientID, graphsimtest.Secret, c.scope)
-			require.Equal(t, http.StatusOK, status, "%v", body)
-			r := e.get(signInsPath, body["access_token"].(string))
-			if c.want == http.StatusOK {
-				assert.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
-				return
-			}
-			msg := requireGraphError(t, r, http.StatusUnauthorized, "InvalidAuthenticationToken")
-			assert.Contains(t, msg, "Invalid audience")
-		})
+	for aud, want := range map[string]int{
+		"https://graph.microsoft.com":          http.StatusOK,
+		"00000003-0000-0000-c000-000000000000": http.StatusOK,
+		e.sim.URL():                            http.StatusUnauthorized,
+		"https://graph.microsoft.us":           http.StatusUnauthorized,
+	} {
+		r := e.get(signInsPath, graphsim.IssueToken(t, e.sim.Server, tenant1, graphsimtest.ClientID, aud))
+		if want == http.StatusOK {
+			assert.Equal(t, http.StatusOK, r.Status, "%s: %s", aud, r.Body)
+			continue
+		}
+		assert.Contains(t, requireGraphError(t, r, http.StatusUnauthorized, "InvalidAuthenticationToken"), "Invalid audience", aud)
 	}
 }
 
 func TestDefaultTokenLifetime(t *testing.T) {
 	e := start(t, smallTenants(1, nil))
-	status, body := e.rawToken(tenant1, graphsimtest.ClientID, graphsimtest.Secret, e.sim.URL()+"/.default")
+	status, body := e.rawToken(tenant1, graphsimtest.ClientID, graphsimtest.Secret, graphsimtest.Scope)
 	require.Equal(t, http.StatusOK, status)
 	assert.EqualValues(t, 3599, body["expires_in"], "as Entra ID answers")
 	cl := claims(t, body["access_token"].(string))

@@ -53,6 +53,11 @@ type Config struct {
 	// Zero means the time the server starts. It is truncated to whole milliseconds (the coarsest
 	// timestamp resolution the simulated datasets use).
 	Anchor time.Time `yaml:"anchor"`
+	// Cloud is the Microsoft cloud the simulator stands in for: public (default), usgov, usgovdod or
+	// china. Its token endpoint issues tokens for that cloud's Graph resource only (as Entra ID does,
+	// refusing any other resource with AADSTS500011, the simulator's own URL included), and its Graph
+	// accepts only those tokens.
+	Cloud string `yaml:"cloud"`
 	// Tenants served by this simulator. Tokens carry the tenant id, which selects the data.
 	Tenants []Tenant `yaml:"tenants"`
 	// ManagedIdentities are the identities assigned to "this host": the simulator serves the App Service
@@ -244,6 +249,9 @@ func (c *Config) applyDefaults() {
 	if c.Addr == "" {
 		c.Addr = "127.0.0.1:0"
 	}
+	if c.Cloud == "" {
+		c.Cloud = "public"
+	}
 	if c.TokenTTL == 0 {
 		c.TokenTTL = 3599 * time.Second
 	}
@@ -278,6 +286,9 @@ func (c *Config) applyDefaults() {
 
 func (c *Config) validate() error {
 	var errs []error
+	if _, ok := graphResources[c.Cloud]; !ok {
+		errs = append(errs, fmt.Errorf("cloud %q is not one of public, usgov, usgovdod, china", c.Cloud))
+	}
 	seen := map[string]bool{}
 	for i, t := range c.Tenants {
 		if t.ID == "" {

@@ -697,7 +697,7 @@ func TestIdentityProtectionLimitIsTenantWide(t *testing.T) {
 	cfg.RateLimits.Enforce = true
 	e := start(t, cfg)
 	tokA := e.token(tenant1)
-	status, body := e.rawToken(tenant1, other, "other-secret", e.sim.URL()+"/.default")
+	status, body := e.rawToken(tenant1, other, "other-secret", graphsimtest.Scope)
 	require.Equal(t, http.StatusOK, status)
 	tokB := body["access_token"].(string)
 
@@ -801,7 +801,7 @@ func TestDemoConfig(t *testing.T) {
 	cfg.Addr = ""
 	e := start(t, cfg)
 	for i, tn := range cfg.Tenants {
-		status, body := e.rawToken(tn.ID, tn.Apps[0].ClientID, tn.Apps[0].Secret, e.sim.URL()+"/.default")
+		status, body := e.rawToken(tn.ID, tn.Apps[0].ClientID, tn.Apps[0].Secret, graphsimtest.Scope)
 		require.Equal(t, http.StatusOK, status, "%v", body)
 		tok := body["access_token"].(string)
 		want := map[string]int{alertsPath: 200, risksPath: 200, eligibilityPath: 200}

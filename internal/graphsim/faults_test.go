@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/otelcol-o365/otelcol-o365/internal/graphsim"
+	"github.com/otelcol-o365/otelcol-o365/internal/graphsim/graphsimtest"
 )
 
 var withData = map[string]graphsim.DatasetSpec{
@@ -352,7 +353,7 @@ func TestRateLimitPerAppAcrossTenants(t *testing.T) {
 	}}
 	e := start(t, cfg)
 	t1, t2 := e.token(tenant1), e.token(tenant2)
-	status, body := e.rawToken(tenant2, "cccccccc-0000-4000-8000-000000000003", "other", e.sim.URL()+"/.default")
+	status, body := e.rawToken(tenant2, "cccccccc-0000-4000-8000-000000000003", "other", graphsimtest.Scope)
 	require.Equal(t, http.StatusOK, status, "%v", body)
 	otherApp := body["access_token"].(string)
 

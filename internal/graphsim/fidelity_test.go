@@ -895,7 +895,7 @@ func TestSimulatorErrorsFidelity(t *testing.T) {
 func sdkClient(t *testing.T, e *env, tenant string) (*msgraphsdk.GraphServiceClient, *msgraphsdk.GraphRequestAdapter) {
 	t.Helper()
 	cred := e.credential(tenant, graphsimtest.ClientID, graphsimtest.Secret)
-	auth, err := msgraphauth.NewAzureIdentityAuthenticationProviderWithScopesAndValidHosts(cred, []string{e.sim.URL() + "/.default"}, []string{"127.0.0.1"})
+	auth, err := msgraphauth.NewAzureIdentityAuthenticationProviderWithScopesAndValidHosts(cred, []string{graphsimtest.Scope}, []string{"127.0.0.1"})
 	require.NoError(t, err)
 	opts := msgraphsdk.GetDefaultClientOptions()
 	httpClient := &http.Client{
@@ -972,7 +972,7 @@ func TestMsgraphSDKPageIterator(t *testing.T) {
 
 	// Without 127.0.0.1 among the valid hosts the SDK silently sends no token.
 	cred := e.credential(tenant1, graphsimtest.ClientID, graphsimtest.Secret)
-	auth, err := msgraphauth.NewAzureIdentityAuthenticationProviderWithScopes(cred, []string{e.sim.URL() + "/.default"})
+	auth, err := msgraphauth.NewAzureIdentityAuthenticationProviderWithScopes(cred, []string{graphsimtest.Scope})
 	require.NoError(t, err)
 	adapter2, err := msgraphsdk.NewGraphRequestAdapterWithParseNodeFactoryAndSerializationWriterFactoryAndHttpClient(auth, nil, nil, e.client)
 	require.NoError(t, err)

@@ -80,7 +80,13 @@ func (e *env) rawToken(tenant, clientID, secret, scope string) (int, map[string]
 // token is a fresh access token of graphsimtest's app in tenant.
 func (e *env) token(tenant string) string {
 	e.t.Helper()
-	status, body := e.rawToken(tenant, graphsimtest.ClientID, graphsimtest.Secret, e.sim.URL()+"/.default")
+	return e.tokenFor(tenant, graphsimtest.Scope)
+}
+
+// tokenFor is a fresh access token of graphsimtest's app in tenant for scope.
+func (e *env) tokenFor(tenant, scope string) string {
+	e.t.Helper()
+	status, body := e.rawToken(tenant, graphsimtest.ClientID, graphsimtest.Secret, scope)
 	require.Equal(e.t, http.StatusOK, status, "token: %v", body)
 	tok, _ := body["access_token"].(string)
 	require.NotEmpty(e.t, tok)

@@ -68,6 +68,10 @@ func (s *Server) handleManagedIdentity(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
+	if !s.isGraphResource(resource) { // the endpoint relays Entra ID's refusal
+		fail(http.StatusBadRequest, "AADSTS500011: "+unknownResource(resource, s.tenants[mi.TenantID]).message)
+		return
+	}
 	tok, err := s.tokens.issue(mi.TenantID, mi.ClientID, resource, s.appRoles(mi.TenantID, mi.ClientID, mi.Roles), s.tokenGeneration(mi.TenantID), now)
 	if err != nil {
 		fail(http.StatusInternalServerError, err.Error())

@@ -97,7 +97,7 @@ func Start(cfg Config) (*Server, error) {
 		anchor = time.Now()
 	}
 	anchor = anchor.UTC().Truncate(anchorUnit)
-	tokens, err := newTokenIssuer(cfg.TokenTTL)
+	tokens, err := newTokenIssuer(cfg.Cloud, cfg.TokenTTL)
 	if err != nil {
 		return nil, err
 	}
@@ -677,14 +677,6 @@ func (s *Server) damagePage(kind string, r *http.Request, body []byte, n int) ([
 	return bytes.TrimSpace(buf.Bytes()), n
 }
 
-// graphAudiences are the token audiences this simulator's Graph accepts: its own URL (the receiver's
-// graph_endpoint when aimed at it) and the global cloud's Graph. A token for another cloud's Graph
-// (https://graph.microsoft.us, ...) is refused, as tokens do not cross clouds.
-func (s *Server) graphAudience(aud string) bool {
-	aud = strings.TrimRight(aud, "/")
-	return aud == s.url || aud == "https://graph.microsoft.com" || aud == "00000003-0000-0000-c000-000000000000"
-}
-
 func (s *Server) authenticate(r *http.Request, now time.Time) (*accessClaims, error) {
 	raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || raw == "" {
@@ -694,7 +686,7 @@ func (s *Server) authenticate(r *http.Request, now time.Time) (*accessClaims, er
 	if err != nil {
 		return nil, err
 	}
-	if !s.graphAudience(claims.Audience) {
+	if !s.isGraphResource(claims.Audience) {
 		return nil, errors.New("Access token validation failure. Invalid audience.") //nolint:staticcheck // Graph's own message
 	}
 	if s.tenants[claims.TenantID] == nil {

@@ -44,7 +44,7 @@ func (e *env) credential(tenant, clientID, secret string) *azidentity.ClientSecr
 func (e *env) getToken(cred azcore.TokenCredential) (azcore.AccessToken, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	return cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{e.sim.URL() + "/.default"}})
+	return cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{graphsimtest.Scope}})
 }
 
 func TestTLSAndOpenIDConfiguration(t *testing.T) {
@@ -99,7 +99,7 @@ func TestAzidentityClientSecretCredential(t *testing.T) {
 			cl := claims(t, tok.Token)
 			assert.Equal(t, c.wantTenant, cl["tid"])
 			assert.Equal(t, c.clientID, cl["appid"])
-			assert.Equal(t, e.sim.URL(), cl["aud"])
+			assert.Equal(t, "https://graph.microsoft.com", cl["aud"])
 			assert.Contains(t, cl["roles"], "AuditLog.Read.All")
 			p := decodePage(t, e.get(signInsPath, tok.Token))
 			assert.Len(t, p.Value, 3)
@@ -150,7 +150,11 @@ func TestRevokeTokens(t *testing.T) {
 
 func TestUnauthenticatedRequests(t *testing.T) {
 	e := start(t, smallTenants(1, nil))
-	foreign := start(t, smallTenants(1, nil)).token(tenant1) // same tenant and app, another signing key
+	otherCloud := smallTenants(1, nil)
+	otherCloud.Cloud = "china"
+	other := start(t, otherCloud)
+	// Same tenant and app, another cloud's signing key (and audience).
+	foreign := other.tokenFor(tenant1, other.sim.GraphResource()+"/.default")
 	shortCfg := smallTenants(1, nil)
 	shortCfg.TokenTTL = time.Nanosecond // expired as soon as issued (JWT times are whole seconds)
 	short := start(t, shortCfg)
@@ -166,7 +170,7 @@ func TestUnauthenticatedRequests(t *testing.T) {
 		{"no token", e, "", "Access token is empty."},
 		{"not a bearer token", e, "Basic " + graphsimtest.Secret, "Access token is empty."},
 		{"garbage", e, "Bearer not.a.jwt", "Invalid JWT token."},
-		{"signed by another simulator", e, "Bearer " + foreign, "Invalid JWT token."},
+		{"signed by another cloud", e, "Bearer " + foreign, "Invalid JWT token."},
 		{"expired", short, "Bearer " + expired, "Access token has expired"},
 	}
 	for _, c := range cases {
@@ -219,13 +223,13 @@ func TestTokenEndpoint(t *testing.T) {
 	cfg := smallTenants(1, nil)
 	cfg.TokenTTL = 10 * time.Minute
 	e := start(t, cfg)
-	scope := e.sim.URL() + "/.default"
+	scope := graphsimtest.Scope
 
 	status, body := e.rawToken(tenant1, graphsimtest.ClientID, graphsimtest.Secret, scope+" openid profile offline_access")
 	require.Equal(t, http.StatusOK, status, "%v", body)
 	assert.Equal(t, "Bearer", body["token_type"])
 	assert.EqualValues(t, 600, body["expires_in"])
-	assert.Equal(t, e.sim.URL(), claims(t, body["access_token"].(string))["aud"])
+	assert.Equal(t, "https://graph.microsoft.com", claims(t, body["access_token"].(string))["aud"])
 
 	form := func(kv ...string) url.Values {
 		v := url.Values{"grant_type": {"client_credentials"}, "client_id": {graphsimtest.ClientID}, "client_secret": {graphsimtest.Secret}, "scope": {scope}}
@@ -477,7 +481,7 @@ func TestConfigValidationAndLoading(t *testing.T) {
 	assert.True(t, cfg.RateLimits.Enforce)
 	cfg.Addr = "" // any free port
 	e := start(t, cfg)
-	status, body := e.rawToken(cfg.Tenants[1].ID, cfg.Tenants[1].Apps[0].ClientID, cfg.Tenants[1].Apps[0].Secret, e.sim.URL()+"/.default")
+	status, body := e.rawToken(cfg.Tenants[1].ID, cfg.Tenants[1].Apps[0].ClientID, cfg.Tenants[1].Apps[0].Secret, graphsimtest.Scope)
 	require.Equal(t, http.StatusOK, status, "%v", body)
 
 	_, err = graphsim.LoadConfig(filepath.Join(t.TempDir(), "missing.yaml"))

@@ -35,12 +35,34 @@ type tokenIssuer struct {
 // maxIssuedTokens bounds the tokens kept for IssuedTokens.
 const maxIssuedTokens = 10_000
 
-func newTokenIssuer(ttl time.Duration) (*tokenIssuer, error) {
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
+func newTokenIssuer(cloud string, ttl time.Duration) (*tokenIssuer, error) {
+	key, err := signingKey(cloud)
 	if err != nil {
 		return nil, err
 	}
 	return &tokenIssuer{key: key, ttl: ttl}, nil
+}
+
+// signingKeys hold one token signing key per cloud for the whole process: every simulator of a cloud
+// signs as that cloud's Entra ID does, so a token one instance issued is valid at another of the same
+// cloud — as MSAL's process-wide cache of managed identity tokens assumes — and never at another cloud.
+var signingKeys = struct {
+	sync.Mutex
+	byCloud map[string]*rsa.PrivateKey
+}{byCloud: map[string]*rsa.PrivateKey{}}
+
+func signingKey(cloud string) (*rsa.PrivateKey, error) {
+	signingKeys.Lock()
+	defer signingKeys.Unlock()
+	if k := signingKeys.byCloud[cloud]; k != nil {
+		return k, nil
+	}
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, err
+	}
+	signingKeys.byCloud[cloud] = k
+	return k, nil
 }
 
 // accessClaims are the claims of a Graph application token that the simulator checks.
@@ -167,6 +189,11 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	}
 	if resource == "" {
 		writeJSON(w, http.StatusBadRequest, aadError("invalid_scope", 1002012, "The provided value for scope "+scope+" is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI)."))
+		return
+	}
+	if !s.isGraphResource(resource) {
+		e := unknownResource(resource, tenant)
+		writeJSON(w, e.status, aadError(e.code, e.aadsts, e.message))
 		return
 	}
 	tok, err := s.tokens.issue(tenant.cfg.ID, clientID, resource, s.appRoles(tenant.cfg.ID, clientID, app.Roles), s.tokenGeneration(tenant.cfg.ID), now)

@@ -31,7 +31,7 @@ func NewClient(tb testing.TB, sim *Sim, tenantID string) *Client {
 	tb.Cleanup(tr.CloseIdleConnections)
 	c := &Client{sim: sim, http: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
 	form := url.Values{"client_id": {ClientID}, "client_secret": {Secret},
-		"scope": {"https://graph.microsoft.com/.default"}, "grant_type": {"client_credentials"}}
+		"scope": {Scope}, "grant_type": {"client_credentials"}}
 	resp, err := c.http.PostForm(sim.URL()+"/"+tenantID+"/oauth2/v2.0/token", form)
 	if err != nil {
 		tb.Fatalf("token request: %v", err)

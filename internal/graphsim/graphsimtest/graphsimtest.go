@@ -30,6 +30,9 @@ var AllRoles = []string{
 	"SecurityAlert.Read.All", "IdentityRiskEvent.Read.All", "RoleEligibilitySchedule.Read.Directory",
 }
 
+// Scope is the token scope of the public cloud's Graph, the one a default simulator knows.
+const Scope = "https://graph.microsoft.com/.default"
+
 // TenantID returns a deterministic tenant id for tenant number n.
 func TenantID(n int) string { return fmt.Sprintf("%08d-0000-4000-8000-%012d", n, n) }
 
