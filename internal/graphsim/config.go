@@ -81,6 +81,14 @@ type Config struct {
 	// ShufflePages lists each event-stream page's records in a random (seeded, per request) order: the
 	// page holds the records it would, but in no time order.
 	ShufflePages bool `yaml:"shuffle_pages"`
+	// ForeignNextLinks points every @odata.nextLink at another host: a second HTTPS listener of the
+	// simulator (ForeignURL: https://localhost:<another port>) that serves the same Graph and records
+	// every request it receives with its Authorization header (ForeignRequests). A client must not send
+	// its token there. Switch it at run time with SetForeignNextLinks.
+	ForeignNextLinks bool `yaml:"foreign_next_links"`
+	// RetryAfterHTTPDate sends Retry-After as an HTTP-date (RFC 9110 §10.2.3) instead of delta-seconds;
+	// HTTP allows both and Graph documents only seconds.
+	RetryAfterHTTPDate bool `yaml:"retry_after_http_date"`
 	// Latency is added to every Graph response (not to token requests).
 	Latency time.Duration `yaml:"latency"`
 	// Faults are injected at random (seeded) into Graph responses.

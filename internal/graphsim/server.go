@@ -47,6 +47,9 @@ type Server struct {
 	latency     time.Duration
 	log         []RequestRecord
 	tokenOutage atomic.Bool
+	// foreign is the foreign host (nil until first needed); foreignLinks points nextLinks at it.
+	foreign      *foreignHost
+	foreignLinks atomic.Bool
 	emptyPages  atomic.Int64 // empty_next pages served, numbering their nextLinks
 
 	stats struct {
@@ -157,6 +160,12 @@ func Start(cfg Config) (*Server, error) {
 		ErrorLog:          errorLog,
 	}
 	go func() { _ = s.http.ServeTLS(ln, "", "") }()
+	if cfg.ForeignNextLinks {
+		if err := s.SetForeignNextLinks(true); err != nil {
+			_ = s.Close()
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
@@ -180,6 +189,12 @@ func (s *Server) WriteCACert(path string) error { return os.WriteFile(path, s.ce
 func (s *Server) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	s.mu.Lock()
+	f := s.foreign
+	s.mu.Unlock()
+	if f != nil {
+		_ = f.server.Shutdown(ctx)
+	}
 	return s.http.Shutdown(ctx)
 }
 
@@ -482,7 +497,7 @@ func (s *Server) handleGraph(w http.ResponseWriter, r *http.Request) {
 			s.stats.throttled.Add(1)
 			rec.RetryAfter = ra
 			if !s.cfg.RateLimits.Families[def.family].OmitRetryAfter {
-				w.Header().Set("Retry-After", formatRetryAfter(ra))
+				w.Header().Set("Retry-After", s.retryAfter(now, ra))
 			}
 			w.Header().Set("x-ms-throttle-scope", "Tenant_Application/ReadWrite/"+claims.AppID+"/"+claims.TenantID)
 			fail(http.StatusTooManyRequests, "TooManyRequests", "Too many requests.")
@@ -494,7 +509,7 @@ func (s *Server) handleGraph(w http.ResponseWriter, r *http.Request) {
 	if faulty && f.Kind == "status" {
 		s.stats.faults.Add(1)
 		if f.RetryAfter > 0 {
-			w.Header().Set("Retry-After", formatRetryAfter(f.RetryAfter))
+			w.Header().Set("Retry-After", s.retryAfter(now, f.RetryAfter))
 			rec.RetryAfter = f.RetryAfter
 			if f.Status == http.StatusTooManyRequests || f.Status == http.StatusServiceUnavailable {
 				s.limiter.block(claims.TenantID, def.family, now.Add(f.RetryAfter))
@@ -617,7 +632,7 @@ func (s *Server) pageBody(r *http.Request, def *datasetDef, td *tenantData, now 
 	if next != "" {
 		q := r.URL.Query()
 		q.Set("$skiptoken", next)
-		nextLink = s.url + r.URL.Path + "?" + q.Encode()
+		nextLink = s.linkBase() + r.URL.Path + "?" + q.Encode()
 	}
 	if nextLink != "" && s.cfg.NextLinkFirst {
 		buf.WriteString(`,"@odata.nextLink":`)
@@ -665,10 +680,10 @@ func (s *Server) damagePage(kind string, r *http.Request, body []byte, n int) ([
 		q := r.URL.Query()
 		q.Set("simEmptyPage", strconv.FormatInt(s.emptyPages.Add(1), 10))
 		page["value"] = json.RawMessage("[]")
-		page["@odata.nextLink"] = link(s.url + r.URL.Path + "?" + q.Encode())
+		page["@odata.nextLink"] = link(s.linkBase() + r.URL.Path + "?" + q.Encode())
 		n = 0
 	case "next_loop":
-		page["@odata.nextLink"] = link(s.url + r.URL.RequestURI())
+		page["@odata.nextLink"] = link(s.linkBase() + r.URL.RequestURI())
 	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
@@ -762,8 +777,17 @@ func faultCode(status int) string {
 	}
 }
 
-// formatRetryAfter renders seconds, fractional when needed ("2.128"), as Graph sometimes does.
-func formatRetryAfter(d time.Duration) string {
+// retryAfter renders a Retry-After of d from now: seconds, fractional when needed ("2.128"), as Graph
+// sometimes does; or with RetryAfterHTTPDate the HTTP-date form, rounded up to the whole second so that
+// a client waiting until that date has waited at least d.
+func (s *Server) retryAfter(now time.Time, d time.Duration) string {
+	if s.cfg.RetryAfterHTTPDate {
+		end := now.Add(d)
+		if t := end.Truncate(time.Second); t.Before(end) {
+			end = t.Add(time.Second)
+		}
+		return end.UTC().Format(http.TimeFormat)
+	}
 	return strconv.FormatFloat(d.Seconds(), 'f', -1, 64)
 }
 
