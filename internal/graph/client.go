@@ -36,17 +36,22 @@ type Hooks struct {
 // ClientSettings configure a Client for one tenant.
 type ClientSettings struct {
 	HTTPClient *http.Client
+	// Endpoint is the Graph endpoint (e.g. https://graph.microsoft.com): requests, and so the access
+	// token, go to its origin (scheme, host and port) only.
+	Endpoint   string
 	Credential CredentialFactory
-	Scope      string
-	Budget     *Budget
-	Retry      configretry.BackOffConfig
-	Logger     *zap.Logger
-	Hooks      Hooks
+	// Scope is the token scope: the cloud's Graph resource + "/.default" (see Scope), whatever Endpoint is.
+	Scope  string
+	Budget *Budget
+	Retry  configretry.BackOffConfig
+	Logger *zap.Logger
+	Hooks  Hooks
 }
 
-// Client sends GET requests to Graph for one tenant.
+// Client sends GET requests to Graph for one tenant, and to nowhere else.
 type Client struct {
-	set ClientSettings
+	set    ClientSettings
+	origin origin // of set.Endpoint: the only one requests may go to
 
 	credMu sync.Mutex
 	cred   azcore.TokenCredential
@@ -60,6 +65,9 @@ type Request struct {
 	Dataset    string
 	BudgetKeys []string
 	PauseKey   string
+	// OnPause, when set, is called when Graph's Retry-After paused PauseKey, with the end of the pause,
+	// before the client waits it out: the caller may keep the pause across a restart.
+	OnPause func(until time.Time)
 	// Info, when set, receives the status and ids of the response whose body decode accepted, so that a
 	// problem found in the page later (a paging loop) can be reported with them.
 	Info *ResponseInfo
@@ -72,12 +80,21 @@ type ResponseInfo struct {
 	ClientRequestID string // the client-request-id we sent
 }
 
-// NewClient returns a client; it does no I/O.
-func NewClient(set ClientSettings) *Client {
+// NewClient returns a client for set.Endpoint, which must be an absolute URL; it does no I/O.
+func NewClient(set ClientSettings) (*Client, error) {
 	if set.Logger == nil {
 		set.Logger = zap.NewNop()
 	}
-	return &Client{set: set}
+	o, _, err := originOf(set.Endpoint)
+	if err != nil || o.host == "" {
+		return nil, fmt.Errorf("the Graph endpoint %q is not an absolute URL", set.Endpoint)
+	}
+	c := &Client{set: set, origin: o}
+	if c.set.HTTPClient == nil {
+		c.set.HTTPClient = http.DefaultClient
+	}
+	c.set.HTTPClient = c.guardRedirects(c.set.HTTPClient)
+	return c, nil
 }
 
 // bodyBuffers recycles response buffers: decode copies what it keeps, so a page's bytes are free once
@@ -87,8 +104,14 @@ var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // Get fetches req.URL and hands a 200 body to decode, retrying what is worth retrying: throttling after
 // Retry-After (or backoff when Graph sends none), 5xx, dropped connections and bodies decode rejects
 // (truncated or invalid JSON), with exponential backoff and jitter until Retry.MaxElapsedTime. decode
-// must start from scratch on every call and must not keep body. The returned error is an *Error.
+// must start from scratch on every call and must not keep body. A URL outside the Graph endpoint's
+// origin fails at once (KindForeignHost), before a token is obtained or a connection made. The returned
+// error is an *Error.
 func (c *Client) Get(ctx context.Context, req Request, decode func(body []byte) error) error {
+	if ge := c.checkOrigin(req.URL); ge != nil {
+		c.logFailure(req, ge, "refused")
+		return ge
+	}
 	bo := NewBackOff(c.set.Retry)
 	start := time.Now()
 	refreshedCredential := false
@@ -108,6 +131,9 @@ func (c *Client) Get(ctx context.Context, req Request, decode func(body []byte) 
 				wait = ge.RetryAfter
 			}
 			c.set.Budget.Pause(req.PauseKey, time.Now().Add(wait))
+			if until := c.set.Budget.PausedUntil(req.PauseKey); ge.RetryAfter > 0 && req.OnPause != nil && !until.IsZero() {
+				req.OnPause(until)
+			}
 			if c.set.Hooks.OnThrottled != nil {
 				c.set.Hooks.OnThrottled(req.Dataset, wait)
 			}
@@ -169,6 +195,11 @@ func (c *Client) attempt(ctx context.Context, req Request, decode func([]byte) e
 		c.observe(req.Dataset, 0)
 		if ctx.Err() != nil {
 			return ctx.Err()
+		}
+		var ge *Error
+		if errors.As(err, &ge) { // a redirect out of the Graph endpoint's origin, not followed
+			ge.ClientReqID = clientRequestID
+			return ge
 		}
 		return &Error{Kind: KindTransient, ClientReqID: clientRequestID, Message: "request failed", Err: err}
 	}

@@ -30,13 +30,17 @@ func (c gatedCredential) GetToken(ctx context.Context, _ policy.TokenRequestOpti
 	return azcore.AccessToken{Token: "token", ExpiresOn: time.Now().Add(time.Hour)}, nil
 }
 
-func testClient(hc *http.Client, budget *Budget, cred gatedCredential) *Client {
+// testClient is a client of the Graph endpoint at endpoint.
+func testClient(t *testing.T, endpoint string, hc *http.Client, budget *Budget, cred gatedCredential) *Client {
+	t.Helper()
 	retry := configretry.NewDefaultBackOffConfig()
 	retry.InitialInterval = 10 * time.Millisecond
-	return NewClient(ClientSettings{
-		HTTPClient: hc, Budget: budget, Retry: retry, Scope: "https://graph/.default",
+	c, err := NewClient(ClientSettings{
+		HTTPClient: hc, Endpoint: endpoint, Budget: budget, Retry: retry, Scope: "https://graph/.default",
 		Credential: func() (azcore.TokenCredential, error) { return cred, nil },
 	})
+	require.NoError(t, err)
+	return c
 }
 
 // A 429's Retry-After pauses the family as soon as the response headers arrive, before its body is read:
@@ -58,7 +62,7 @@ func TestRetryAfterPausesBeforeTheBodyIsRead(t *testing.T) {
 	}))
 	defer srv.Close()
 	budget := NewBudget(0)
-	c := testClient(srv.Client(), budget, gatedCredential{})
+	c := testClient(t, srv.URL, srv.Client(), budget, gatedCredential{})
 	done := make(chan error, 1)
 	go func() {
 		done <- c.Get(context.Background(), Request{URL: srv.URL, BudgetKeys: []string{"tenant"}, PauseKey: "tenant"},
@@ -93,7 +97,7 @@ func TestBudgetAdmitsAfterTheToken(t *testing.T) {
 	})}
 	budget := NewBudget(0)
 	gate := make(chan struct{})
-	c := testClient(hc, budget, gatedCredential{gate: gate})
+	c := testClient(t, srv.URL, hc, budget, gatedCredential{gate: gate})
 	done := make(chan error, 1)
 	go func() {
 		done <- c.Get(context.Background(), Request{URL: srv.URL, BudgetKeys: []string{"tenant"}, PauseKey: "tenant"},

@@ -25,10 +25,13 @@ const (
 	KindLicence
 	// KindBadRequest: 4xx caused by the request itself; retrying the same request will not help.
 	KindBadRequest
+	// KindForeignHost: a link (a nextLink, a redirect) leads out of the configured Graph endpoint's
+	// origin. Not sent — the access token goes to Graph only — and not retried.
+	KindForeignHost
 )
 
 func (k Kind) String() string {
-	return [...]string{"transient", "throttled", "auth", "permission", "licence", "bad_request"}[k]
+	return [...]string{"transient", "throttled", "auth", "permission", "licence", "bad_request", "foreign_host"}[k]
 }
 
 // Error is a failed Graph request with everything an operator needs to quote to Microsoft support.
@@ -53,6 +56,9 @@ func (e *Error) Error() string {
 		msg += e.Err.Error()
 	}
 	if e.Status == 0 {
+		if e.ClientReqID == "" { // nothing was sent
+			return fmt.Sprintf("graph %s error: %s", e.Kind, msg)
+		}
 		return fmt.Sprintf("graph %s error: %s (client-request-id %s)", e.Kind, msg, e.ClientReqID)
 	}
 	return fmt.Sprintf("graph %s error: HTTP %d %s: %s (request-id %s, client-request-id %s)",

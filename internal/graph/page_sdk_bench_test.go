@@ -95,7 +95,8 @@ func BenchmarkIngestOverHTTP(b *testing.B) {
 	defer srv.Close()
 
 	b.Run("decoder=ours", func(b *testing.B) {
-		c := NewClient(ClientSettings{HTTPClient: srv.Client(), Credential: staticCredential, Budget: NewBudget(0)})
+		c, err := NewClient(ClientSettings{HTTPClient: srv.Client(), Endpoint: srv.URL, Credential: staticCredential, Budget: NewBudget(0)})
+		require.NoError(b, err)
 		b.SetBytes(int64(len(single)))
 		b.ReportAllocs()
 		for b.Loop() {

@@ -86,8 +86,9 @@ func (r *o365Receiver) Start(ctx context.Context, host component.Host) error {
 		graphEndpoint, authority := r.cfg.endpoints(t)
 		cred := t.credentialConfig(authority)
 		cred.HTTPClient = httpClient
-		gc := graph.NewClient(graph.ClientSettings{
+		gc, err := graph.NewClient(graph.ClientSettings{
 			HTTPClient: httpClient,
+			Endpoint:   graphEndpoint,
 			Credential: graph.NewCredentialFactory(cred),
 			Scope:      r.cfg.tokenScope(t),
 			Budget:     budget,
@@ -95,6 +96,9 @@ func (r *o365Receiver) Start(ctx context.Context, host component.Host) error {
 			Logger:     r.set.Logger.With(zap.String("tenant", t.label())),
 			Hooks:      r.graphHooks(t.label()),
 		})
+		if err != nil {
+			return fmt.Errorf("`graph_endpoint`: %w", err)
+		}
 		r.clients[t.label()] = gc
 		for _, ds := range r.cfg.enabledDatasets(t) {
 			d := ds.dataset
