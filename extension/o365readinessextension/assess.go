@@ -137,7 +137,7 @@ const (
 // before it cools down. Transient and throttled failures are warnings until the stream cools down.
 var hardKinds = map[string]bool{
 	o365status.ErrorAuth: true, o365status.ErrorPermission: true, o365status.ErrorLicence: true,
-	o365status.ErrorBadRequest: true, o365status.ErrorStorage: true,
+	o365status.ErrorBadRequest: true, o365status.ErrorStorage: true, o365status.ErrorForeignHost: true,
 }
 
 // assessInput is everything the assessment of one tenant reads; assess itself does no I/O.
@@ -453,6 +453,8 @@ func kindPhrase(kind string, ds o365status.Dataset) string {
 		return "Graph rejected the request (4xx)"
 	case o365status.ErrorStorage:
 		return "checkpoint storage failed"
+	case o365status.ErrorForeignHost:
+		return "Graph sent a link to another host, not followed so that the token stays with Graph (a proxy rewriting links, or a misconfigured graph_endpoint)"
 	case "":
 		return "failed"
 	}

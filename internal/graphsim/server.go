@@ -50,7 +50,7 @@ type Server struct {
 	// foreign is the foreign host (nil until first needed); foreignLinks points nextLinks at it.
 	foreign      *foreignHost
 	foreignLinks atomic.Bool
-	emptyPages  atomic.Int64 // empty_next pages served, numbering their nextLinks
+	emptyPages   atomic.Int64 // empty_next pages served, numbering their nextLinks
 
 	stats struct {
 		graphRequests, tokenRequests, tokensIssued, throttled, violations, faults atomic.Int64

@@ -106,6 +106,8 @@ var (
 	ErrorPermission = graph.KindPermission.String()
 	ErrorLicence    = graph.KindLicence.String()
 	ErrorBadRequest = graph.KindBadRequest.String()
+	// ErrorForeignHost: Graph returned a link to another host, which is not followed (no token leaves).
+	ErrorForeignHost = graph.KindForeignHost.String()
 )
 
 const (
