@@ -83,7 +83,9 @@ func (r *o365Receiver) Probe(ctx context.Context, tenant, dataset string) error 
 	if tk.ds.Kind == catalog.EventStream {
 		link += "?$top=1"
 	}
-	return tk.client.Get(ctx, tk.graphRequest(link), func(body []byte) error {
+	req := tk.graphRequest(link)
+	req.OnPause = nil // a probe may run where the tenant is not polled (a standby replica): pollers keep pauses
+	return tk.client.Get(ctx, req, func(body []byte) error {
 		_, err := graph.FastDecoder{}.Decode(body, pcommon.NewMap)
 		return err
 	})

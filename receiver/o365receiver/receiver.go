@@ -36,6 +36,8 @@ type o365Receiver struct {
 
 	storage storage.Client
 	leases  leasing.Provider // when the storage extension splits tenants between replicas
+	budget  *graph.Budget
+	pauses  *pauseLedger // Retry-After pauses kept in storage
 	tasks   []*task
 	// clients by tenant label, registrars to unregister from at shutdown
 	clients    map[string]*graph.Client
@@ -80,6 +82,7 @@ func (r *o365Receiver) Start(ctx context.Context, host component.Host) error {
 	}
 	r.health = newHealthReporter(host)
 	budget := graph.NewBudget(r.cfg.RateLimitMargin)
+	r.budget, r.pauses = budget, newPauseLedger()
 	r.clients = map[string]*graph.Client{}
 	for i := range r.cfg.Tenants {
 		t := &r.cfg.Tenants[i]

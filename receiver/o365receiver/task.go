@@ -109,6 +109,7 @@ func (t *task) checkpointPrefix() string {
 
 // run polls at once and then on schedule, or when triggered, until ctx ends.
 func (t *task) run(ctx context.Context) {
+	t.restorePause(ctx)
 	timer := time.NewTimer(0) // first poll at once, in this goroutine: Start never waits on Graph
 	defer timer.Stop()
 	for {
@@ -240,5 +241,5 @@ func errorKind(err error) string {
 
 // graphRequest is a GET of link within the task's budget.
 func (t *task) graphRequest(link string) graph.Request {
-	return graph.Request{URL: link, Dataset: t.ds.Name, BudgetKeys: t.budgetKeys, PauseKey: t.pauseKey}
+	return graph.Request{URL: link, Dataset: t.ds.Name, BudgetKeys: t.budgetKeys, PauseKey: t.pauseKey, OnPause: t.savePause}
 }
