@@ -1,8 +1,9 @@
 // Package graphsim is a faithful fake of the Microsoft Graph endpoints otelcol-o365 reads and of the
 // Entra ID endpoints azidentity talks to. It serves HTTPS with a generated certificate, generates
 // deterministic data lazily from a seed (tens to millions of records, never all in memory), and injects
-// faults (latency, throttling, 5xx, truncated, invalid or incomplete pages, paging loops, late arrival,
-// expiring tokens) by configuration.
+// faults (latency, throttling, 5xx, truncated, invalid or incomplete pages, paging loops, nextLinks to a
+// foreign host, late arrival, expiring tokens) by configuration. Its token endpoints issue tokens only for
+// the Graph resource of the cloud it stands in for (Config.Cloud), as Entra ID does.
 //
 // Graph (v1.0 and beta), by receiver dataset name:
 //
