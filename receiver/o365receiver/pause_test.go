@@ -26,25 +26,13 @@ import (
 	"github.com/otelcol-o365/otelcol-o365/internal/pgtest"
 )
 
-// startSQLiteStorage starts sql_storage on a SQLite file: it offers leases, so the receiver writes
-// through a tenant lease's fenced client.
-func startSQLiteStorage(t *testing.T, path string) (component.ID, extension.Extension) {
+// startSQLStorage starts sql_storage as configure sets it up. It offers leases, so the receiver
+// writes through a tenant lease's fenced client.
+func startSQLStorage(t *testing.T, configure func(*sqlstorageextension.Config)) (component.ID, extension.Extension) {
 	t.Helper()
 	f := sqlstorageextension.NewFactory()
 	cfg := f.CreateDefaultConfig().(*sqlstorageextension.Config)
-	cfg.Path = path
-	ext, err := f.Create(context.Background(), extensiontest.NewNopSettings(f.Type()), cfg)
-	require.NoError(t, err)
-	require.NoError(t, ext.Start(context.Background(), componenttest.NewNopHost()))
-	return component.MustNewID("sql_storage"), ext
-}
-
-// startPostgresStorage starts sql_storage on the shared Postgres as replica name.
-func startPostgresStorage(t *testing.T, dsn, prefix, name string) (component.ID, extension.Extension) {
-	t.Helper()
-	f := sqlstorageextension.NewFactory()
-	cfg := f.CreateDefaultConfig().(*sqlstorageextension.Config)
-	cfg.Driver, cfg.Path, cfg.DSN, cfg.TablePrefix, cfg.ReplicaID = "postgres", "", configopaque.String(dsn), prefix, name
+	configure(cfg)
 	ext, err := f.Create(context.Background(), extensiontest.NewNopSettings(f.Type()), cfg)
 	require.NoError(t, err)
 	require.NoError(t, ext.Start(context.Background(), componenttest.NewNopHost()))
@@ -65,13 +53,18 @@ func TestRetryAfterPauseSurvivesARestart(t *testing.T) {
 		},
 		"sql_storage on SQLite": func(t *testing.T) storageStarter {
 			path := filepath.Join(t.TempDir(), "o365.db")
-			return func(t *testing.T, _ int) (component.ID, extension.Extension) { return startSQLiteStorage(t, path) }
+			return func(t *testing.T, _ int) (component.ID, extension.Extension) {
+				return startSQLStorage(t, func(c *sqlstorageextension.Config) { c.Path = path })
+			}
 		},
 		"sql_storage on Postgres, another replica": func(t *testing.T) storageStarter {
 			dsn := pgtest.DSN(t)
 			prefix := pgtest.TablePrefix(t, dsn, "o365pause")
 			return func(t *testing.T, run int) (component.ID, extension.Extension) {
-				return startPostgresStorage(t, dsn, prefix, fmt.Sprintf("replica-%d", run))
+				return startSQLStorage(t, func(c *sqlstorageextension.Config) {
+					c.Driver, c.Path, c.DSN, c.TablePrefix = "postgres", "", configopaque.String(dsn), prefix
+					c.ReplicaID = fmt.Sprintf("replica-%d", run)
+				})
 			}
 		},
 	}
