@@ -189,7 +189,11 @@ type Fault struct {
 	//   - "no_value": a valid JSON page without its "value" array;
 	//   - "empty_next": an empty page ("value": []) whose @odata.nextLink continues the same query (its
 	//     records come on the next page), as Graph sends for sign-ins;
-	//   - "next_loop": the real page, with an @odata.nextLink pointing back at the page itself.
+	//   - "next_loop": the real page, with an @odata.nextLink pointing back at the page itself;
+	//   - "no_next": the real page without its @odata.nextLink: the listing ends early, as if complete;
+	//   - "drop_items": the real page without the last Share of its items (rounded up), its
+	//     @odata.nextLink kept: a listing served by a replica that has not caught up (eventual
+	//     consistency), which misses items that exist.
 	Kind string `yaml:"kind"`
 	// Status for kind "status": 429, 500, 503, 504, ...
 	Status int `yaml:"status"`
@@ -199,6 +203,11 @@ type Fault struct {
 	Probability float64 `yaml:"probability"`
 	// Path restricts the fault to request paths containing this string ("" = all).
 	Path string `yaml:"path"`
+	// After (scripted faults only, FailNext) lets this many matching requests through unharmed first:
+	// After 2 on a snapshot's path fails the listing at its third page, half-way.
+	After int `yaml:"after"`
+	// Share of the page's items that a "drop_items" fault leaves out (0 < Share <= 1).
+	Share float64 `yaml:"share"`
 }
 
 // RateLimits enforces documented Graph service limits. Only families listed are enforced.
@@ -341,14 +350,21 @@ func (c *Config) validate() error {
 		errs = append(errs, errors.New("managed_identities: a host has at most one system-assigned identity"))
 	}
 	for i, f := range c.Faults {
+		if f.After != 0 {
+			errs = append(errs, fmt.Errorf("faults[%d].after applies to scripted faults (FailNext) only", i))
+		}
 		switch f.Kind {
 		case "status":
 			if f.Status < 400 {
 				errs = append(errs, fmt.Errorf("faults[%d].status must be an HTTP error status", i))
 			}
-		case "truncate", "reset", "invalid_json", "no_value", "empty_next", "next_loop":
+		case "drop_items":
+			if f.Share <= 0 || f.Share > 1 {
+				errs = append(errs, fmt.Errorf("faults[%d].share must be in (0, 1] for kind drop_items", i))
+			}
+		case "truncate", "reset", "invalid_json", "no_value", "empty_next", "next_loop", "no_next":
 		default:
-			errs = append(errs, fmt.Errorf("faults[%d].kind %q is not one of status, truncate, reset, invalid_json, no_value, empty_next, next_loop", i, f.Kind))
+			errs = append(errs, fmt.Errorf("faults[%d].kind %q is not one of status, truncate, reset, invalid_json, no_value, empty_next, next_loop, no_next, drop_items", i, f.Kind))
 		}
 	}
 	return errors.Join(errs...)

@@ -207,17 +207,61 @@ func TestPageFaultsKeepThePaging(t *testing.T) {
 	}
 }
 
+// A snapshot listing that goes wrong half-way: a scripted fault with After spares the first pages and
+// fails the next one; no_next ends the listing early as if it were complete; drop_items serves a page
+// missing some of its items, the paging going on after them.
+func TestSnapshotListingFaults(t *testing.T) {
+	const path = "/v1.0/roleManagement/directory/roleAssignments?$top=5"
+	spec := map[string]graphsim.DatasetSpec{"role_assignments": {Count: 23}}
+	e := start(t, smallTenants(1, spec))
+	tok := e.token(tenant1)
+	all, pages := e.listAll(path, tok)
+	require.Len(t, all, 23)
+	require.Len(t, pages, 5)
+
+	t.Run("fails at the third page", func(t *testing.T) {
+		e.sim.FailNext(graphsim.Fault{Kind: "status", Status: 500, Path: "roleAssignments", After: 2})
+		p1 := decodePage(t, e.get(path, tok))
+		p2 := decodePage(t, e.get(p1.NextLink, tok))
+		requireGraphError(t, e.get(p2.NextLink, tok), 500, "generalException")
+		got, _ := e.listAll(path, tok)
+		assert.Equal(t, all, got, "the fault is used once")
+	})
+	t.Run("ends early without nextLink", func(t *testing.T) {
+		e.sim.FailNext(graphsim.Fault{Kind: "no_next", Path: "roleAssignments", After: 1})
+		got, pages := e.listAll(path, tok)
+		assert.Equal(t, all[:10], got, "two pages, the second without a nextLink")
+		assert.Len(t, pages, 2)
+		got, _ = e.listAll(path, tok)
+		assert.Equal(t, all, got)
+	})
+	t.Run("drops a share of a page", func(t *testing.T) {
+		e.sim.FailNext(graphsim.Fault{Kind: "drop_items", Share: 0.5, Path: "roleAssignments"})
+		got, pages := e.listAll(path, tok)
+		assert.Equal(t, append(append([]string(nil), all[:2]...), all[5:]...), got, "the last 3 of the first 5 items are missing")
+		assert.Len(t, pages, 5, "the paging goes on")
+		assert.Equal(t, 2, e.sim.Requests()[len(e.sim.Requests())-5].Records)
+	})
+}
+
 func TestFaultKindsValidated(t *testing.T) {
 	cfg := smallTenants(1, withData)
-	for _, kind := range []string{"status", "truncate", "reset", "invalid_json", "no_value", "empty_next", "next_loop"} {
-		cfg.Faults = []graphsim.Fault{{Kind: kind, Status: 500, Probability: 0.5}}
+	for _, kind := range []string{"status", "truncate", "reset", "invalid_json", "no_value", "empty_next", "next_loop", "no_next", "drop_items"} {
+		cfg.Faults = []graphsim.Fault{{Kind: kind, Status: 500, Probability: 0.5, Share: 0.2}}
 		srv, err := graphsim.Start(cfg)
 		require.NoError(t, err, kind)
 		require.NoError(t, srv.Close())
 	}
-	cfg.Faults = []graphsim.Fault{{Kind: "gremlins"}}
-	_, err := graphsim.Start(cfg)
-	require.ErrorContains(t, err, `faults[0].kind "gremlins" is not one of status, truncate, reset, invalid_json, no_value, empty_next, next_loop`)
+	for fault, want := range map[graphsim.Fault]string{
+		{Kind: "gremlins"}:               `faults[0].kind "gremlins" is not one of status, truncate, reset, invalid_json, no_value, empty_next, next_loop, no_next, drop_items`,
+		{Kind: "drop_items"}:             "faults[0].share must be in (0, 1] for kind drop_items",
+		{Kind: "no_next", After: 2}:      "faults[0].after applies to scripted faults (FailNext) only",
+		{Kind: "drop_items", Share: 1.5}: "faults[0].share must be in (0, 1] for kind drop_items",
+	} {
+		cfg.Faults = []graphsim.Fault{fault}
+		_, err := graphsim.Start(cfg)
+		require.ErrorContains(t, err, want)
+	}
 }
 
 func TestRandomFaultsAreSeeded(t *testing.T) {

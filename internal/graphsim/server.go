@@ -10,6 +10,7 @@ import (
 	"hash/fnv"
 	"io"
 	"log"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -562,9 +563,9 @@ func (s *Server) handleGraph(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	if faulty { // a complete 200 whose page is wrong: invalid_json, no_value, empty_next, next_loop
+	if faulty { // a complete 200 whose page is wrong: invalid_json, no_value, empty_next, next_loop, ...
 		s.stats.faults.Add(1)
-		body, rec.Records = s.damagePage(f.Kind, r, body, n)
+		body, rec.Records = s.damagePage(f, r, body, n)
 	}
 	w.Header().Set("Content-Type", "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8")
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
@@ -657,8 +658,11 @@ func (s *Server) pageBody(r *http.Request, def *datasetDef, td *tenantData, now 
 //   - empty_next: an empty page whose @odata.nextLink continues the same query — the request's own URL
 //     plus a parameter Graph ignores (simEmptyPage=<n>, distinct for each such page), so following it
 //     returns exactly what this request would have returned;
-//   - next_loop: the real page, whose @odata.nextLink points back at the request itself.
-func (s *Server) damagePage(kind string, r *http.Request, body []byte, n int) ([]byte, int) {
+//   - next_loop: the real page, whose @odata.nextLink points back at the request itself;
+//   - no_next: the real page without its @odata.nextLink;
+//   - drop_items: the real page without its last ceil(f.Share × n) items.
+func (s *Server) damagePage(f Fault, r *http.Request, body []byte, n int) ([]byte, int) {
+	kind := f.Kind
 	var page map[string]json.RawMessage
 	if kind != "invalid_json" && json.Unmarshal(body, &page) != nil {
 		return body, n // not a page (cannot happen: pageBody renders valid JSON)
@@ -684,6 +688,15 @@ func (s *Server) damagePage(kind string, r *http.Request, body []byte, n int) ([
 		n = 0
 	case "next_loop":
 		page["@odata.nextLink"] = link(s.linkBase() + r.URL.RequestURI())
+	case "no_next":
+		delete(page, "@odata.nextLink")
+	case "drop_items":
+		var items []json.RawMessage
+		if json.Unmarshal(page["value"], &items) == nil {
+			items = items[:len(items)-int(math.Ceil(f.Share*float64(len(items))))]
+			page["value"], _ = json.Marshal(items)
+			n = len(items)
+		}
 	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
@@ -719,6 +732,10 @@ func (s *Server) pickFault(path string) (Fault, bool, bool) {
 	defer s.mu.Unlock()
 	for i, f := range s.scripted {
 		if f.Path == "" || strings.Contains(path, f.Path) {
+			if f.After > 0 { // this request passes unharmed by it
+				s.scripted[i].After--
+				break
+			}
 			s.scripted = append(s.scripted[:i], s.scripted[i+1:]...)
 			return f, true, true
 		}
