@@ -35,10 +35,12 @@ type task struct {
 	// store holds the task's checkpoint: the receiver's storage client, or a tenant lease's fenced one.
 	store storage.Client
 	// poll collects once and returns the number of records emitted; reset forgets the loaded state;
-	// rebind (optional) moves loaded state to a new storage client of the same data.
+	// rebind (optional) moves loaded state to a new storage client of the same data; flush (optional)
+	// writes what the consumer accepted but could not be committed yet.
 	poll   func(ctx context.Context) (int, error)
 	reset  func()
 	rebind func(storage.Client)
+	flush  func(ctx context.Context) error
 
 	mu     sync.Mutex
 	status StreamStatus
