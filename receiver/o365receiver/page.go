@@ -136,6 +136,9 @@ func (t *task) deliver(ctx context.Context, logs plog.Logs, n int) error {
 		if ctx.Err() != nil { // shutting down: no new attempt
 			return ctx.Err()
 		}
+		if !t.mayDeliver() {
+			return errNotLeased
+		}
 		obsCtx := t.r.obs.StartLogsOp(callCtx)
 		err := t.r.next.ConsumeLogs(obsCtx, logs)
 		t.r.obs.EndLogsOp(obsCtx, "json", n, err)

@@ -143,10 +143,15 @@ func (r *o365Receiver) Start(ctx context.Context, host component.Host) error {
 	runCtx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	if r.leases == nil {
+		runs := map[*task]<-chan struct{}{}
 		for _, tk := range r.tasks {
 			tk.useStorage(r.storage)
-			r.wg.Go(func() { tk.run(runCtx) })
+			runs[tk] = tk.start(runCtx)
 		}
+		r.wg.Go(func() {
+			<-runCtx.Done()
+			stopTasks(runs, true)
+		})
 		return nil
 	}
 	lc := newLeaseCoordinator(r, r.leases)
@@ -154,6 +159,9 @@ func (r *o365Receiver) Start(ctx context.Context, host component.Host) error {
 	return nil
 }
 
+// Shutdown stops polling and returns once every stream has stopped — or, for a stream whose next
+// consumer does not return, after the grace its page in hand is given (stopTasks) — with what the
+// streams could not commit yet written and, with leases, the tenants released.
 func (r *o365Receiver) Shutdown(ctx context.Context) error {
 	r.unregisterFromExtensions()
 	if r.cancel != nil {

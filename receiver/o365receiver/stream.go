@@ -44,6 +44,12 @@ func newEventStream(t *task) *eventStream {
 			s.cp.UseClient(c)
 		}
 	}
+	t.flush = func(ctx context.Context) error {
+		if s.cp == nil {
+			return nil
+		}
+		return s.cp.Flush(ctx)
+	}
 	return s
 }
 

@@ -34,6 +34,11 @@ type task struct {
 	trigger    chan struct{}
 	// store holds the task's checkpoint: the receiver's storage client, or a tenant lease's fenced one.
 	store storage.Client
+	// mayDeliver says whether records may be handed to the next consumer now; deliver asks it before
+	// every attempt. Always true, unless tenants are leased: then while this replica's lease on the
+	// tenant holds (its local deadline has not passed), so a replica paused past its lease delivers
+	// nothing once it wakes up.
+	mayDeliver func() bool
 	// poll collects once and returns the number of records emitted; reset forgets the loaded state;
 	// rebind (optional) moves loaded state to a new storage client of the same data; flush (optional)
 	// writes what the consumer accepted but could not be committed yet.
@@ -78,6 +83,7 @@ func newTask(r *o365Receiver, t *TenantConfig, set datasetSettings, src source, 
 		r: r, tenant: t, ds: ds, src: src, interval: set.pollInterval, lookback: set.lookback, client: client, graphURL: graphURL,
 		budgetKeys: budgetKeys, pauseKey: pauseKey, logger: logger,
 		attrs: metricAttrs(t.label(), ds.Name), resource: res, trigger: make(chan struct{}, 1),
+		mayDeliver: func() bool { return true },
 		status: StreamStatus{Tenant: t.label(), Dataset: ds.Name, Variant: src.Variant, State: StateStarting, BackfillProgress: 1,
 			Lookback: set.lookback},
 	}
@@ -107,6 +113,67 @@ func (t *task) checkpointPrefix() string {
 		p += "/" + t.src.Variant
 	}
 	return p
+}
+
+// start runs the task in a goroutine until ctx ends; the channel is closed once it has returned.
+func (t *task) start(ctx context.Context) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t.run(ctx)
+	}()
+	return done
+}
+
+// stopGrace bounds how long stopping tasks (their context cancelled) are waited for: the page in hand
+// has shutdownGrace to be delivered and committed, and a little more to return.
+const stopGrace = shutdownGrace + time.Second
+
+// flushTimeout bounds the last attempt to commit what a stopped task's consumer accepted.
+const flushTimeout = 5 * time.Second
+
+// stopTasks waits, at most stopGrace, for runs whose context was cancelled, then (with flush) makes one
+// last attempt to commit, for each task that returned, what its consumer accepted but a failed write
+// left uncommitted. It returns the runs still going: blocked in a next consumer that does not return, they
+// are abandoned (nothing they do afterwards can commit: their storage is closed or fenced off).
+func stopTasks(runs map[*task]<-chan struct{}, flush bool) map[*task]<-chan struct{} {
+	grace := time.NewTimer(stopGrace)
+	defer grace.Stop()
+	stuck := map[*task]<-chan struct{}{}
+	expired := false
+	for tk, done := range runs {
+		if !expired {
+			select {
+			case <-done:
+				continue
+			case <-grace.C:
+				expired = true // for every run not done yet
+			}
+		}
+		select {
+		case <-done:
+		default:
+			stuck[tk] = done
+		}
+	}
+	for tk := range runs {
+		if _, ok := stuck[tk]; ok || !flush || tk.flush == nil {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
+		if err := tk.flush(ctx); err != nil {
+			tk.logger.Error("Cannot commit what the next consumer accepted; it is collected again after the restart", zap.Error(err))
+		}
+		cancel()
+	}
+	for tk := range stuck {
+		tk.logger.Error("The next consumer has not returned within the shutdown grace; its page is abandoned uncommitted",
+			zap.Duration("grace", stopGrace))
+	}
+	if len(stuck) == 0 {
+		return nil
+	}
+	return stuck
 }
 
 // run polls at once and then on schedule, or when triggered, until ctx ends.
