@@ -57,6 +57,17 @@ func (b *Budget) Define(key string, limit Window) {
 	b.windows[key] = &window{limit: limit}
 }
 
+// Limit returns the limit of a key, and whether the key is defined.
+func (b *Budget) Limit(key string) (Window, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	w, ok := b.windows[key]
+	if !ok {
+		return Window{}, false
+	}
+	return w.limit, true
+}
+
 // Acquire blocks until every key has a free slot and no pause, then records the send in all of them.
 // Waiters with the same first key are served in arrival order.
 func (b *Budget) Acquire(ctx context.Context, keys ...string) error {

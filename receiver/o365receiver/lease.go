@@ -123,6 +123,7 @@ func (c *leaseCoordinator) run(ctx context.Context) {
 }
 
 func (c *leaseCoordinator) rebalance(ctx context.Context) {
+	defer c.divideBudget()
 	c.reap()
 	// Renew first: nothing below may make a held lease miss its renewal.
 	_, memberOK, memberErr := c.lp.TryAcquire(ctx, c.member)
@@ -189,6 +190,17 @@ func (c *leaseCoordinator) rebalance(ctx context.Context) {
 		}
 		held++
 	}
+}
+
+// divideBudget gives this replica its share of every app-wide request budget, by the tenants it polls.
+func (c *leaseCoordinator) divideBudget() {
+	held := map[string]bool{}
+	for _, tl := range c.tenants {
+		if tl.polling() {
+			held[tl.tenant.TenantID] = true
+		}
+	}
+	c.r.shares.divide(held, time.Now())
 }
 
 // byPreference orders tenants by this replica's rendezvous score: each replica prefers different

@@ -38,6 +38,7 @@ type o365Receiver struct {
 	leases  leasing.Provider // when the storage extension splits tenants between replicas
 	budget  *graph.Budget
 	pauses  *pauseLedger // Retry-After pauses kept in storage
+	shares  *appShares   // the app-wide budgets, divided between replicas by the tenants they hold
 	tasks   []*task
 	// clients by tenant label, registrars to unregister from at shutdown
 	clients    map[string]*graph.Client
@@ -83,6 +84,7 @@ func (r *o365Receiver) Start(ctx context.Context, host component.Host) error {
 	r.health = newHealthReporter(host)
 	budget := graph.NewBudget(r.cfg.RateLimitMargin)
 	r.budget, r.pauses = budget, newPauseLedger()
+	r.shares = newAppShares(budget, r.cfg.RateLimitMargin)
 	r.clients = map[string]*graph.Client{}
 	for i := range r.cfg.Tenants {
 		t := &r.cfg.Tenants[i]
@@ -121,6 +123,7 @@ func (r *o365Receiver) Start(ctx context.Context, host component.Host) error {
 			if rl, ok := r.cfg.RateLimits[d.Family]; ok {
 				budget.Define(tenantKey, graph.Window{Requests: rl.TenantRequests, Per: rl.Window})
 				budget.Define(appKey, graph.Window{Requests: rl.AppRequests, Per: rl.Window})
+				r.shares.add(appKey, graph.Window{Requests: rl.AppRequests, Per: rl.Window}, t.TenantID)
 			}
 			for _, src := range sourcesFor(d, t.Datasets[d.Name]) {
 				tk := newTask(r, t, ds, src, gc, graphEndpoint, []string{tenantKey, appKey}, tenantKey)
