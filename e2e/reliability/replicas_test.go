@@ -19,7 +19,10 @@ import (
 // Two otelcol-o365 processes share Postgres (sql_storage leases) and the simulator's 10 tenants, each
 // sending to the OTLP sink with its replica number as the x-epoch header. While both run, every tenant
 // is polled by one replica at a time; then one replica is killed with SIGKILL, and the other takes its
-// tenants over once their leases expire (ttl 3 s). Checked: no id lost; before the kill a tenant's
+// tenants over once their leases expire (ttl 3 s). The simulator enforces the reports family's limits,
+// 4 requests / s per tenant and 20 / s for the app across tenants: ten tenants could send 40 / s, so the
+// app's window binds, and each replica may use only its share of it (by the tenants it holds) for the
+// two together to get no 429. Checked: no 429; no id lost; before the kill a tenant's
 // records come from one replica, or from one and then the other (a handover as the two settle); the
 // survivor delivered records of the killed replica's tenants; and,
 // deduplicated by id, the sink holds exactly the ground truth — the only repeats allowed are the pages
@@ -31,7 +34,9 @@ func TestReplicasTakeOverAfterKill(t *testing.T) {
 	for n := 1; n <= tenants; n++ {
 		specs = append(specs, graphsimtest.Tenant(n, map[string]graphsim.DatasetSpec{"signins": {Count: perTenant, Span: 6 * time.Hour}}))
 	}
-	sim := graphsimtest.Start(t, graphsim.Config{Seed: 95, Tenants: specs})
+	limits := graphsim.Limit{TenantRequests: 4, AppRequests: 20, Window: time.Second}
+	sim := graphsimtest.Start(t, graphsim.Config{Seed: 95, Tenants: specs,
+		RateLimits: graphsim.RateLimits{Enforce: true, Families: map[string]graphsim.Limit{"reports": limits}}})
 	tenantOf := map[string]int{} // ground-truth key → tenant
 	var want []string
 	var tenantYAML strings.Builder
@@ -54,7 +59,8 @@ func TestReplicasTakeOverAfterKill(t *testing.T) {
 	dir := t.TempDir()
 	env := []string{"RELIABILITY_SECRET=" + graphsimtest.Secret}
 	start := func(replica int) *proctest.Proc {
-		// Paced at 4 requests/s per tenant, so that the run lasts long enough to kill a replica mid-way.
+		// Paced by the limits (20 requests / s for the app), so that the run lasts long enough to kill a
+		// replica mid-way.
 		cfg := fmt.Sprintf(`
 extensions:
   sql_storage:
@@ -72,12 +78,13 @@ receivers:
     graph_endpoint: %[4]s
     authority_host: %[4]s/
     rate_limits:
-      reports: { tenant_requests: 4, app_requests: 10000, window: 1s }
+      reports: { tenant_requests: %[9]d, app_requests: %[10]d, window: 1s }
     http:
       tls:
         ca_file: %[5]s
     tenants:%[6]s
-%[7]s`, dsn, prefix, replica, sim.URL(), sim.CAFile, tenantYAML.String(), sinkPipelineYAML(sink.addr, replica, ""), pageSize)
+%[7]s`, dsn, prefix, replica, sim.URL(), sim.CAFile, tenantYAML.String(), sinkPipelineYAML(sink.addr, replica, ""), pageSize,
+			limits.TenantRequests, limits.AppRequests)
 		return proctest.StartCollector(t, env, "--config", proctest.WriteFile(t, filepath.Join(dir, fmt.Sprintf("replica-%d.yaml", replica)), cfg))
 	}
 	a, b := start(0), start(1)
@@ -137,6 +144,10 @@ receivers:
 	assert.Zero(t, res.unknown, "records the simulator does not hold")
 	assert.Equal(t, len(want), sink.ledger.unique(), "deduplicated by o365.record.id, exactly the ground truth")
 	assert.LessOrEqual(t, res.duplicated, killedTenants*pageSize, "repeats only of pages in flight at the kill")
+	st := sim.Stats()
+	assert.Zero(t, st.Throttled, "the two replicas together stay within the app's window")
 	report(t, row{Scenario: "1b replicas: kill -9 one of two (Postgres, 10 tenants)", Runs: 2, Lost: res.lost, Duplicated: res.duplicated,
-		Note: fmt.Sprintf("%d records; the killed replica held %d tenants, all taken over; repeats <= %d", len(want), killedTenants, killedTenants*pageSize)})
+		Violations: int(st.Throttled),
+		Note: fmt.Sprintf("%d records; the killed replica held %d tenants, all taken over; repeats <= %d; %d Graph requests at <= %d / s for the app, %d answered 429",
+			len(want), killedTenants, killedTenants*pageSize, st.GraphRequests, limits.AppRequests, st.Throttled)})
 }
