@@ -37,6 +37,9 @@
 // for rounding and clock rate drift. The database computes the expiry from a later instant, so the
 // deadline is always earlier than the moment another replica can take over. A holder whose deadline
 // passed may resume if a later TryAcquire renews the same generation: nobody else can have written.
+// Fencing guards only the writes: a holder checks [Lease.Held] before everything else it does on the
+// resource that others can see (handing data on, calling out), and renews its leases before work that may
+// take time, so that a slow step cannot make a renewal late.
 package leasing
 
 import (
