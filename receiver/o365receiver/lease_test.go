@@ -100,8 +100,43 @@ func TestPausedReplicaDeliversNothingAfterItsDeadline(t *testing.T) {
 	}
 }
 
-// gate is a next consumer that holds every call until opened (or the call's context ends), counting
-// the calls it holds; once open it passes them to its sink.
+// TestPausedReplicaStopsMidSnapshot: replica a is paused in the middle of a snapshot — its consumer
+// holds the first page while its lease coordinator hangs and replica b takes the tenant over. When a
+// wakes up, the page in the consumer's hands is accepted, and the rest of the snapshot is not delivered.
+func TestPausedReplicaStopsMidSnapshot(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	prefix := pgtest.TablePrefix(t, dsn, "o365pausesnap")
+	sim := graphsimtest.Start(t, graphsim.Config{Seed: 75, Tenants: []graphsim.Tenant{
+		graphsimtest.Tenant(1, map[string]graphsim.DatasetSpec{policies: {Count: 250}}),
+	}})
+	cfg := simConfig(sim, 1)
+	cfg.PollInterval = time.Hour
+	cfg.Tenants[0].Datasets = map[string]DatasetConfig{policies: {}}
+	held := newGate()
+	held.release() // the baseline passes
+	a := startReplicaWith(t, "replica-a", dsn, prefix, cfg, replicaOptions{next: held})
+	defer a.stop(t)
+	require.Eventually(t, func() bool { return held.sink.LogRecordCount() == 250 }, 30*time.Second, 10*time.Millisecond)
+	tasks, err := a.recv.tasksOf("tenant1", policies)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return !tasks[0].Status().LastSuccess.IsZero() }, 30*time.Second, 10*time.Millisecond)
+	b := startReplica(t, "replica-b", dsn, prefix, cfg)
+	defer b.stop(t)
+
+	held.arm()
+	require.True(t, tasks[0].Trigger()) // the second snapshot: its first page is held
+	require.Eventually(t, func() bool { return held.held("tenant1") == 1 }, 30*time.Second, 10*time.Millisecond)
+	a.leases.pause()
+	require.Eventually(t, func() bool { return pollingTenant(b, "tenant1") }, 30*time.Second, 10*time.Millisecond, "b takes the tenant over")
+	woke := time.Now()
+	held.release()
+	require.Eventually(t, func() bool { return tasks[0].Status().LastPollEnd.After(woke) }, 30*time.Second, 10*time.Millisecond)
+	require.Equal(t, 350, held.sink.LogRecordCount(), "the baseline, then only the page that was in the consumer's hands")
+	require.Contains(t, tasks[0].Status().LastError, "delivers nothing more")
+}
+
+// gate is a next consumer that holds every call until released (or the call's context ends), counting
+// the calls it holds; once released it passes them to its sink, until armed again.
 type gate struct {
 	sink    *consumertest.LogsSink
 	mu      sync.Mutex
@@ -113,12 +148,25 @@ func newGate() *gate {
 	return &gate{sink: new(consumertest.LogsSink), open: make(chan struct{}), waiting: map[string]int{}}
 }
 
+func (g *gate) release() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	close(g.open)
+}
+
+func (g *gate) arm() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.open = make(chan struct{})
+}
+
 func (g *gate) Capabilities() consumer.Capabilities { return consumer.Capabilities{} }
 
 func (g *gate) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 	tenant, _ := ld.ResourceLogs().At(0).Resource().Attributes().Get("o365.tenant.name")
 	g.mu.Lock()
 	g.waiting[tenant.Str()]++
+	open := g.open
 	g.mu.Unlock()
 	defer func() {
 		g.mu.Lock()
@@ -126,7 +174,7 @@ func (g *gate) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 		g.mu.Unlock()
 	}()
 	select {
-	case <-g.open:
+	case <-open:
 		return g.sink.ConsumeLogs(ctx, ld)
 	case <-ctx.Done():
 		return ctx.Err()
@@ -184,7 +232,7 @@ func TestHandoverKeepsRenewingTheOtherLeases(t *testing.T) {
 	require.True(t, pollingTenant(a, kept), "a hands over one tenant and keeps the other")
 	require.False(t, pollingTenant(a, given))
 
-	close(slow.open) // the pages in hand are delivered; the handed-over tenant is released
+	slow.release() // the pages in hand are delivered; the handed-over tenant is released
 	require.Eventually(t, func() bool { return pollingTenant(b, given) }, 30*time.Second, 10*time.Millisecond)
 	require.Eventually(t, func() bool { return slow.sink.LogRecordCount()+b.sink.LogRecordCount() >= 600 }, 60*time.Second, 10*time.Millisecond)
 	time.Sleep(500 * time.Millisecond) // more polls: nothing more may arrive

@@ -215,7 +215,10 @@ func (t *task) pollAndReport(ctx context.Context) time.Duration {
 	t.mu.Lock()
 	t.status.LastPollStart = start
 	t.mu.Unlock()
-	n, err := t.poll(ctx)
+	n, err := 0, errNotLeased
+	if t.mayDeliver() { // no request for a tenant this replica may not deliver
+		n, err = t.poll(ctx)
+	}
 	if ctx.Err() != nil {
 		return 0 // shutting down: the position is kept, nothing to report
 	}
