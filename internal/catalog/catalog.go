@@ -69,8 +69,14 @@ type Dataset struct {
 	DefaultEnabled bool
 	MaxPageSize    int // Graph's documented $top maximum (0 = the API takes no $top)
 
+	// EventTimeField is the body field that holds the time the record describes ("" = none): where the
+	// processor takes a record's Timestamp from when the receiver set none. It differs from TimeField
+	// where Graph filters on a later update time (risk detections: activityDateTime vs.
+	// lastUpdatedDateTime), and snapshots have it though they have no cursor.
+	EventTimeField string
+
 	// Event streams.
-	TimeField string // the record's own time: filtered, ordered by, and the position
+	TimeField string // the receiver's cursor: filtered, ordered by, and the position
 	// OrderBy: Graph documents $orderby on TimeField. It is asked for, never trusted: each page's order
 	// is checked before the receiver relies on it.
 	OrderBy bool
@@ -121,7 +127,7 @@ var (
 	SignIns = &Dataset{
 		Name: o365attr.DatasetSignIns, Kind: EventStream, EventName: o365attr.EventSignIn, Family: FamilyReports,
 		Sources:   []Source{SignInsInteractive, SignInsNonInteractive, SignInsServicePrincipal, SignInsManagedIdentity},
-		TimeField: "createdDateTime", OrderBy: true, Retention: 30 * day, MaxPageSize: 1000, DefaultEnabled: true,
+		TimeField: "createdDateTime", EventTimeField: "createdDateTime", OrderBy: true, Retention: 30 * day, MaxPageSize: 1000, DefaultEnabled: true,
 		// 6 × the documented p99; each poll re-reads it, so it costs budget (receiver README).
 		Lookback:   30 * time.Minute,
 		Permission: "AuditLog.Read.All", Licence: "Entra ID P1 or P2", Latency: "2 min p95, 5 min p99",
@@ -129,14 +135,14 @@ var (
 	DirectoryAudits = &Dataset{
 		Name: o365attr.DatasetDirectoryAudits, Kind: EventStream, EventName: o365attr.EventDirectoryAudit, Family: FamilyReports,
 		Sources:   []Source{{APIVersion: "v1.0", Path: "/auditLogs/directoryAudits"}},
-		TimeField: "activityDateTime", OrderBy: true, Retention: 30 * day, MaxPageSize: 1000, DefaultEnabled: true,
+		TimeField: "activityDateTime", EventTimeField: "activityDateTime", OrderBy: true, Retention: 30 * day, MaxPageSize: 1000, DefaultEnabled: true,
 		Lookback:   30 * time.Minute,
 		Permission: "AuditLog.Read.All", Licence: "any (Entra ID Free keeps 7 days)", Latency: "2 min p95, 5 min p99",
 	}
 	SecurityAlerts = &Dataset{
 		Name: o365attr.DatasetSecurityAlerts, Kind: EventStream, EventName: o365attr.EventSecurityAlert, Family: FamilySecurity,
 		Sources:   []Source{{APIVersion: "v1.0", Path: "/security/alerts_v2"}},
-		TimeField: "lastUpdateDateTime", VersionField: "lastUpdateDateTime", PageByTime: true,
+		TimeField: "lastUpdateDateTime", EventTimeField: "lastUpdateDateTime", VersionField: "lastUpdateDateTime", PageByTime: true,
 		Retention: 180 * day, MaxPageSize: 1000, DefaultEnabled: false,
 		// No latency is documented for alerts_v2; the lateness the receiver measures tells whether it fits.
 		Lookback:   time.Hour,
@@ -145,7 +151,7 @@ var (
 	RiskDetections = &Dataset{
 		Name: o365attr.DatasetRiskDetections, Kind: EventStream, EventName: o365attr.EventRiskDetection, Family: FamilyIdentityProtection,
 		Sources:   []Source{{APIVersion: "v1.0", Path: "/identityProtection/riskDetections"}},
-		TimeField: "lastUpdatedDateTime", VersionField: "lastUpdatedDateTime",
+		TimeField: "lastUpdatedDateTime", EventTimeField: "activityDateTime", VersionField: "lastUpdatedDateTime",
 		Retention: 90 * day, MaxPageSize: 500, DefaultEnabled: true,
 		// Offline detections appear up to 48 h later: 48 h is 80 % of 60 h, where the receiver warns.
 		Lookback:   60 * time.Hour,
@@ -164,14 +170,14 @@ var (
 	}
 	ConditionalAccessPolicies = &Dataset{
 		Name: o365attr.DatasetConditionalAccessPolicies, Kind: Snapshot, EventName: o365attr.EventConditionalAccessPolicy,
-		Family:  FamilyIdentityProtection,
+		Family: FamilyIdentityProtection, EventTimeField: "modifiedDateTime",
 		Sources: []Source{{APIVersion: "v1.0", Path: "/identity/conditionalAccess/policies"}}, DefaultEnabled: true,
 		Permission: "Policy.Read.All", Licence: "Entra ID P1 or P2", Latency: "near real time",
 	}
 	MFACoverage = &Dataset{
 		Name: o365attr.DatasetMFACoverage, Kind: Snapshot, EventName: o365attr.EventMFARegistration, Family: FamilyReports,
 		Sources:     []Source{{APIVersion: "v1.0", Path: "/reports/authenticationMethods/userRegistrationDetails"}},
-		MaxPageSize: 999, DefaultEnabled: true,
+		MaxPageSize: 999, DefaultEnabled: true, EventTimeField: "lastUpdatedDateTime",
 		Permission: "AuditLog.Read.All", Licence: "Entra ID P1 or P2", Latency: "up to a day",
 	}
 )

@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 
+	"github.com/otelcol-o365/otelcol-o365/internal/catalog"
 	"github.com/otelcol-o365/otelcol-o365/internal/graph"
 	a "github.com/otelcol-o365/otelcol-o365/internal/o365attr"
 )
@@ -24,22 +25,22 @@ import (
 // opts bits: 1 ocsf, 2 pseudonymize, 4 keep_raw false, 8 o365.change=modified, 16 o365.change=removed,
 // 32 no Timestamp.
 
-func FuzzNormalizeSignIn(f *testing.F) { fuzzNormalize(f, dsSignIns, "signin") }
+func FuzzNormalizeSignIn(f *testing.F) { fuzzNormalize(f, datasetOf(catalog.SignIns), "signin") }
 
 func FuzzNormalizeDirectoryAudit(f *testing.F) {
-	fuzzNormalize(f, dsDirectoryAudits, "directory_audit")
+	fuzzNormalize(f, datasetOf(catalog.DirectoryAudits), "directory_audit")
 }
 
 func FuzzNormalizeRoleAssignment(f *testing.F) {
-	fuzzNormalize(f, dsRoleAssignments, "role_assignment")
+	fuzzNormalize(f, datasetOf(catalog.RoleAssignments), "role_assignment")
 }
 
 func FuzzNormalizeConditionalAccessPolicy(f *testing.F) {
-	fuzzNormalize(f, dsConditionalAccess, "conditional_access_policy")
+	fuzzNormalize(f, datasetOf(catalog.ConditionalAccessPolicies), "conditional_access_policy")
 }
 
 func FuzzNormalizeMFARegistration(f *testing.F) {
-	fuzzNormalize(f, dsMFARegistration, "mfa_registration")
+	fuzzNormalize(f, datasetOf(catalog.MFACoverage), "mfa_registration")
 }
 
 func FuzzNormalizeMFACoverageSummary(f *testing.F) {
@@ -47,11 +48,11 @@ func FuzzNormalizeMFACoverageSummary(f *testing.F) {
 }
 
 func FuzzNormalizeSecurityAlert(f *testing.F) {
-	fuzzNormalize(f, dsSecurityAlerts, "security_alert")
+	fuzzNormalize(f, datasetOf(catalog.SecurityAlerts), "security_alert")
 }
 
 func FuzzNormalizeRiskDetection(f *testing.F) {
-	fuzzNormalize(f, dsRiskDetections, "risk_detection")
+	fuzzNormalize(f, datasetOf(catalog.RiskDetections), "risk_detection")
 }
 
 func fuzzNormalize(f *testing.F, ds *dataset, sampleName string) {

@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/collector/processor/processortest"
 
+	"github.com/otelcol-o365/otelcol-o365/internal/catalog"
 	"github.com/otelcol-o365/otelcol-o365/internal/graph"
 	a "github.com/otelcol-o365/otelcol-o365/internal/o365attr"
 	"github.com/otelcol-o365/otelcol-o365/processor/o365mappingprocessor/internal/metadata"
@@ -31,28 +32,13 @@ const (
 // observedAt is the fetch time the test records carry.
 var observedAt = time.Date(2024, 3, 14, 0, 0, 0, 0, time.UTC)
 
-// shape is how the receiver emits one dataset.
-type shape struct {
-	dataset, eventName, timeField string
-}
-
-var shapes = map[string]shape{
-	a.DatasetSignIns:                   {a.DatasetSignIns, a.EventSignIn, "createdDateTime"},
-	a.DatasetDirectoryAudits:           {a.DatasetDirectoryAudits, a.EventDirectoryAudit, "activityDateTime"},
-	a.DatasetRoleAssignments:           {a.DatasetRoleAssignments, a.EventRoleAssignment, ""},
-	a.DatasetConditionalAccessPolicies: {a.DatasetConditionalAccessPolicies, a.EventConditionalAccessPolicy, "modifiedDateTime"},
-	a.DatasetMFACoverage:               {a.DatasetMFACoverage, a.EventMFARegistration, "lastUpdatedDateTime"},
-	a.DatasetSecurityAlerts:            {a.DatasetSecurityAlerts, a.EventSecurityAlert, "lastUpdateDateTime"},
-	a.DatasetRiskDetections:            {a.DatasetRiskDetections, a.EventRiskDetection, "activityDateTime"},
-}
-
 // receiverLogs builds a batch exactly as the o365 receiver emits a Graph page: one ResourceLogs for the
 // tenant × dataset, one record per object with the object as body (decoded by the receiver's own page
 // decoder), EventName, the object's time as Timestamp, the fetch time as ObservedTimestamp and
 // o365.record.id.
 func receiverLogs(tb testing.TB, dataset string, page []byte) plog.Logs {
 	tb.Helper()
-	sh, ok := shapes[dataset]
+	sh, ok := catalog.ByName(dataset)
 	require.True(tb, ok, "unknown dataset %s", dataset)
 	ld := plog.NewLogs()
 	rl := ld.ResourceLogs().AppendEmpty()
@@ -60,7 +46,7 @@ func receiverLogs(tb testing.TB, dataset string, page []byte) plog.Logs {
 	res.PutStr(a.CloudProvider, "azure")
 	res.PutStr(a.TenantID, testTenantID)
 	res.PutStr(a.TenantName, testTenantName)
-	res.PutStr(a.Dataset, sh.dataset)
+	res.PutStr(a.Dataset, sh.Name)
 	sl := rl.ScopeLogs().AppendEmpty()
 	sl.Scope().SetName("github.com/otelcol-o365/otelcol-o365/receiver/o365receiver")
 	sl.Scope().SetVersion("test")
@@ -70,10 +56,10 @@ func receiverLogs(tb testing.TB, dataset string, page []byte) plog.Logs {
 	for i := 0; i < records.Len(); i++ {
 		lr := records.At(i)
 		body := lr.Body().Map()
-		lr.SetEventName(sh.eventName)
+		lr.SetEventName(sh.EventName)
 		lr.SetObservedTimestamp(pcommon.NewTimestampFromTime(observedAt))
-		if sh.timeField != "" {
-			if v, ok := body.Get(sh.timeField); ok {
+		if sh.TimeField != "" {
+			if v, ok := body.Get(sh.TimeField); ok {
 				if t, err := time.Parse(time.RFC3339Nano, v.AsString()); err == nil {
 					lr.SetTimestamp(pcommon.NewTimestampFromTime(t))
 				}

@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 
+	"github.com/otelcol-o365/otelcol-o365/internal/catalog"
 	a "github.com/otelcol-o365/otelcol-o365/internal/o365attr"
 )
 
@@ -35,77 +36,82 @@ func missing(field string) *normError {
 	return &normError{reason: reasonMissingField, msg: "missing required field `" + field + "`"}
 }
 
-// dataset is one kind of record the processor normalizes.
+// dataset is one kind of record the processor normalizes: a catalog dataset with the facts only the
+// processor has (its log_type and normalizer).
 type dataset struct {
-	idx       int    // index into per-batch counters
-	name      string // o365.dataset
-	eventName string // LogRecord EventName set by the receiver
+	idx       int    // index into per-batch counters: the catalog index, then the extra kinds below
+	name      string // o365.dataset (catalog)
+	eventName string // LogRecord EventName set by the receiver (catalog)
 	logType   string // o365.log_type
-	timeField string // body field that holds the event's own time ("" = none)
+	timeField string // body field that holds the event's own time (catalog EventTimeField; "" = none)
 	normalize func(n *normalizer, lr plog.LogRecord, body pcommon.Map) (eventType string, err *normError)
 }
 
-// Datasets, in counter order. mfaCoverageSummary shares the mfa_coverage dataset.
-var (
-	dsSignIns = &dataset{idx: 0, name: a.DatasetSignIns, eventName: a.EventSignIn, logType: a.LogTypeSignIn,
-		timeField: "createdDateTime", normalize: normalizeSignIn}
-	dsDirectoryAudits = &dataset{idx: 1, name: a.DatasetDirectoryAudits, eventName: a.EventDirectoryAudit, logType: a.LogTypeAudit,
-		timeField: "activityDateTime", normalize: normalizeDirectoryAudit}
-	dsRoleAssignments = &dataset{idx: 2, name: a.DatasetRoleAssignments, eventName: a.EventRoleAssignment, logType: a.LogTypeRoleAssignment,
-		normalize: normalizeRoleAssignment}
-	dsConditionalAccess = &dataset{idx: 3, name: a.DatasetConditionalAccessPolicies, eventName: a.EventConditionalAccessPolicy,
-		logType: a.LogTypeConditionalAccessPolicy, timeField: "modifiedDateTime", normalize: normalizeConditionalAccessPolicy}
-	dsMFARegistration = &dataset{idx: 4, name: a.DatasetMFACoverage, eventName: a.EventMFARegistration, logType: a.LogTypeMFARegistration,
-		timeField: "lastUpdatedDateTime", normalize: normalizeMFARegistration}
-	dsMFACoverageSummary = &dataset{idx: 5, name: a.DatasetMFACoverage, eventName: a.EventMFACoverageSummary, logType: a.LogTypeMFACoverage,
-		normalize: normalizeMFACoverageSummary}
-	dsSecurityAlerts = &dataset{idx: 6, name: a.DatasetSecurityAlerts, eventName: a.EventSecurityAlert, logType: a.LogTypeSecurityAlert,
-		timeField: "lastUpdateDateTime", normalize: normalizeSecurityAlert}
-	dsRiskDetections = &dataset{idx: 7, name: a.DatasetRiskDetections, eventName: a.EventRiskDetection, logType: a.LogTypeRiskDetection,
-		timeField: "activityDateTime", normalize: normalizeRiskDetection}
-	// dsUnknown counts records that name an o365 dataset or event this processor does not know.
-	dsUnknown = &dataset{idx: 8, name: "unknown"}
+// processorFacts are what the processor adds to each catalog dataset.
+var processorFacts = map[*catalog.Dataset]struct {
+	logType   string
+	normalize func(n *normalizer, lr plog.LogRecord, body pcommon.Map) (string, *normError)
+}{
+	catalog.SignIns:                   {a.LogTypeSignIn, normalizeSignIn},
+	catalog.DirectoryAudits:           {a.LogTypeAudit, normalizeDirectoryAudit},
+	catalog.SecurityAlerts:            {a.LogTypeSecurityAlert, normalizeSecurityAlert},
+	catalog.RiskDetections:            {a.LogTypeRiskDetection, normalizeRiskDetection},
+	catalog.RoleAssignments:           {a.LogTypeRoleAssignment, normalizeRoleAssignment},
+	catalog.ConditionalAccessPolicies: {a.LogTypeConditionalAccessPolicy, normalizeConditionalAccessPolicy},
+	catalog.MFACoverage:               {a.LogTypeMFARegistration, normalizeMFARegistration},
+}
 
-	allDatasets = []*dataset{dsSignIns, dsDirectoryAudits, dsRoleAssignments, dsConditionalAccess, dsMFARegistration,
-		dsMFACoverageSummary, dsSecurityAlerts, dsRiskDetections, dsUnknown}
+var (
+	// byCatalog holds one dataset per catalog dataset, in catalog order.
+	byCatalog = func() []*dataset {
+		out := make([]*dataset, 0, len(catalog.All()))
+		for _, c := range catalog.All() {
+			f, ok := processorFacts[c]
+			if !ok {
+				panic("o365mappingprocessor: no normalizer for catalog dataset " + c.Name)
+			}
+			out = append(out, &dataset{idx: c.Index(), name: c.Name, eventName: c.EventName, logType: f.logType,
+				timeField: c.EventTimeField, normalize: f.normalize})
+		}
+		return out
+	}()
+	// dsMFACoverageSummary is the receiver's summary record of an mfa_coverage snapshot.
+	dsMFACoverageSummary = &dataset{idx: len(byCatalog), name: a.DatasetMFACoverage, eventName: a.EventMFACoverageSummary,
+		logType: a.LogTypeMFACoverage, normalize: normalizeMFACoverageSummary}
+	// dsUnknown counts records that name an o365 dataset or event this processor does not know.
+	dsUnknown = &dataset{idx: len(byCatalog) + 1, name: "unknown"}
+
+	// allDatasets is indexed by dataset.idx.
+	allDatasets = append(append([]*dataset(nil), byCatalog...), dsMFACoverageSummary, dsUnknown)
+
+	datasetByEvent = func() map[string]*dataset {
+		m := map[string]*dataset{dsMFACoverageSummary.eventName: dsMFACoverageSummary,
+			"o365.mfa_coverage": dsMFACoverageSummary} // the summary's name in earlier receiver versions
+		for _, ds := range byCatalog {
+			m[ds.eventName] = ds
+		}
+		return m
+	}()
+	datasetByName = func() map[string]*dataset {
+		m := map[string]*dataset{}
+		for _, ds := range byCatalog {
+			m[ds.name] = ds
+		}
+		return m
+	}()
 )
+
+// datasetOf returns the processor's dataset of a catalog dataset.
+func datasetOf(c *catalog.Dataset) *dataset { return byCatalog[c.Index()] }
 
 // datasetFor identifies a record by its EventName, else by its resource's o365.dataset. foreign is true
 // for records that are not the o365 receiver's at all: they pass untouched and uncounted.
 func datasetFor(eventName, resourceDataset string) (ds *dataset, foreign bool) {
-	switch eventName {
-	case a.EventSignIn:
-		return dsSignIns, false
-	case a.EventDirectoryAudit:
-		return dsDirectoryAudits, false
-	case a.EventRoleAssignment:
-		return dsRoleAssignments, false
-	case a.EventConditionalAccessPolicy:
-		return dsConditionalAccess, false
-	case a.EventMFARegistration:
-		return dsMFARegistration, false
-	case a.EventMFACoverageSummary, "o365.mfa_coverage":
-		return dsMFACoverageSummary, false
-	case a.EventSecurityAlert:
-		return dsSecurityAlerts, false
-	case a.EventRiskDetection:
-		return dsRiskDetections, false
+	if ds, ok := datasetByEvent[eventName]; ok {
+		return ds, false
 	}
-	switch resourceDataset {
-	case a.DatasetSignIns:
-		return dsSignIns, false
-	case a.DatasetDirectoryAudits:
-		return dsDirectoryAudits, false
-	case a.DatasetRoleAssignments:
-		return dsRoleAssignments, false
-	case a.DatasetConditionalAccessPolicies:
-		return dsConditionalAccess, false
-	case a.DatasetMFACoverage:
-		return dsMFARegistration, false
-	case a.DatasetSecurityAlerts:
-		return dsSecurityAlerts, false
-	case a.DatasetRiskDetections:
-		return dsRiskDetections, false
+	if ds, ok := datasetByName[resourceDataset]; ok {
+		return ds, false
 	}
 	if resourceDataset != "" || strings.HasPrefix(eventName, "o365.") {
 		return dsUnknown, false

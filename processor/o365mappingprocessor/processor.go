@@ -73,8 +73,8 @@ func (p *mappingProcessor) shutdown(context.Context) error {
 
 // batchStats counts one batch for telemetry, which is recorded once per batch.
 type batchStats struct {
-	normalized     [9]int64
-	unmapped       [9]int64
+	normalized     []int64 // by dataset idx
+	unmapped       []int64
 	unnormalizable map[[2]string]int64 // (dataset, reason)
 	incidents      map[[2]string]int64 // (rule, tenant)
 	suppressed     map[[2]string]int64
@@ -90,7 +90,7 @@ type batchStats struct {
 // rule do not count twice, and the incidents already appended stay in the batch and are not repeated.
 func (p *mappingProcessor) processLogs(ctx context.Context, ld plog.Logs) (plog.Logs, error) {
 	now := time.Now()
-	var st batchStats
+	st := batchStats{normalized: make([]int64, len(allDatasets)), unmapped: make([]int64, len(allDatasets))}
 	var incidents []*incident
 	var suppressed []int
 	if p.engine != nil {
