@@ -125,6 +125,23 @@ const (
 	RiskState                     = "o365.risk.state"
 	RiskDetail                    = "o365.risk.detail"
 	RiskEventTypes                = "o365.risk.event_types"
+	// Added with SIEM field coverage (issue 13).
+	RiskLevelAggregated           = "o365.risk.level_aggregated"
+	UserType                      = "o365.user.type" // member, guest (sign-ins, MFA registration)
+	SignInCrossTenantAccessType   = "o365.signin.cross_tenant_access_type"
+	SignInHomeTenantID            = "o365.signin.home_tenant_id"
+	SignInResourceTenantID        = "o365.signin.resource_tenant_id"
+	SignInTokenIssuerType         = "o365.signin.token_issuer_type"
+	SignInClientCredentialType    = "o365.signin.client_credential_type"
+	SignInStatusAdditionalDetails = "o365.signin.status.additional_details"
+	SignInCAPolicies              = "o365.signin.conditional_access.policies"        // applied policy names
+	SignInCAResults               = "o365.signin.conditional_access.results"         // their results, same order
+	SignInCAFailedPolicies        = "o365.signin.conditional_access.failed_policies" // names whose result is failure
+	SignInAuthMethods             = "o365.signin.authentication.methods"             // one per authentication step
+	SignInAuthSteps               = "o365.signin.authentication.steps"               // the step's requirement
+	SignInAuthSucceeded           = "o365.signin.authentication.succeeded"           // the step's outcome
+	NetworkASNumber               = "o365.network.as_number"
+	DeviceName                    = "o365.device.name"
 )
 
 // Directory audits.
@@ -138,6 +155,12 @@ const (
 	TargetType         = "o365.target.type"
 	TargetUserName     = "o365.target.user.name"
 	TargetCount        = "o365.target.count"
+	// modifiedProperties of the targets: names, and old and new values in the same order.
+	AuditModifiedProperties = "o365.audit.modified_properties"
+	AuditOldValues          = "o365.audit.modified_properties.old_values"
+	AuditNewValues          = "o365.audit.modified_properties.new_values"
+	// AuditAdditionalDetails is a map attribute: additionalDetails key → value.
+	AuditAdditionalDetails = "o365.audit.additional_details"
 )
 
 // Roles (role assignments; role-management audits).
@@ -152,38 +175,64 @@ const (
 	RoleScope      = "o365.role.scope"
 	// RoleAssignmentType is "active" or "eligible" (PIM).
 	RoleAssignmentType = "o365.role.assignment_type"
+	RoleMemberType     = "o365.role.member_type" // PIM: Direct, Group, Inherited
+	RoleScheduleStart  = "o365.role.schedule.start"
+	RoleScheduleEnd    = "o365.role.schedule.end"
+	RoleScopeName      = "o365.role.scope.name"
 )
 
 // Conditional access policies (policy records; policy audits).
 const (
-	PolicyID            = "o365.policy.id"
-	PolicyName          = "o365.policy.name"
-	PolicyState         = "o365.policy.state"
-	PolicyPreviousState = "o365.policy.previous_state"
-	PolicyGrantControls = "o365.policy.grant_controls"
+	PolicyID                  = "o365.policy.id"
+	PolicyName                = "o365.policy.name"
+	PolicyState               = "o365.policy.state"
+	PolicyPreviousState       = "o365.policy.previous_state"
+	PolicyGrantControls       = "o365.policy.grant_controls"
+	PolicyGrantOperator       = "o365.policy.grant_operator"
+	PolicySessionControls     = "o365.policy.session_controls"
+	PolicyUsersInclude        = "o365.policy.users.include"
+	PolicyUsersExclude        = "o365.policy.users.exclude"
+	PolicyApplicationsInclude = "o365.policy.applications.include"
+	PolicyApplicationsExclude = "o365.policy.applications.exclude"
+	PolicyLocationsInclude    = "o365.policy.locations.include"
+	PolicyLocationsExclude    = "o365.policy.locations.exclude"
 )
 
 // MFA registration.
 const (
-	MFARegistered = "o365.mfa.registered"
-	MFACapable    = "o365.mfa.capable"
-	MFAMethods    = "o365.mfa.methods"
-	UserIsAdmin   = "o365.user.is_admin"
+	MFARegistered          = "o365.mfa.registered"
+	MFACapable             = "o365.mfa.capable"
+	MFAMethods             = "o365.mfa.methods"
+	UserIsAdmin            = "o365.user.is_admin"
+	MFASSPRRegistered      = "o365.mfa.sspr_registered"
+	MFAPasswordlessCapable = "o365.mfa.passwordless_capable"
 	// MFACoveragePrefix prefixes the numeric fields of the coverage summary record.
 	MFACoveragePrefix = "o365.mfa_coverage."
 )
 
 // Security alerts.
 const (
-	AlertID              = "o365.alert.id"
-	AlertTitle           = "o365.alert.title"
-	AlertSeverity        = "o365.alert.severity"
-	AlertStatus          = "o365.alert.status"
-	AlertCategory        = "o365.alert.category"
-	AlertServiceSource   = "o365.alert.service_source"
-	AlertDetectionSource = "o365.alert.detection_source"
-	AlertIncidentID      = "o365.alert.incident_id"
-	AlertMitreTechniques = "o365.alert.mitre_techniques"
+	AlertID                = "o365.alert.id"
+	AlertTitle             = "o365.alert.title"
+	AlertSeverity          = "o365.alert.severity"
+	AlertStatus            = "o365.alert.status"
+	AlertCategory          = "o365.alert.category"
+	AlertServiceSource     = "o365.alert.service_source"
+	AlertDetectionSource   = "o365.alert.detection_source"
+	AlertIncidentID        = "o365.alert.incident_id"
+	AlertMitreTechniques   = "o365.alert.mitre_techniques"
+	AlertDescription       = "o365.alert.description"
+	AlertClassification    = "o365.alert.classification"
+	AlertDetermination     = "o365.alert.determination"
+	AlertURL               = "o365.alert.url"
+	AlertIncidentURL       = "o365.alert.incident_url"
+	AlertAssignedTo        = "o365.alert.assigned_to"
+	AlertEvidenceUsers     = "o365.alert.evidence.users"
+	AlertEvidenceDevices   = "o365.alert.evidence.devices"
+	AlertEvidenceIPs       = "o365.alert.evidence.ip_addresses"
+	AlertEvidenceURLs      = "o365.alert.evidence.urls"
+	AlertEvidenceFiles     = "o365.alert.evidence.files"
+	AlertEvidenceProcesses = "o365.alert.evidence.processes"
 )
 
 // Risk detections.
@@ -191,6 +240,8 @@ const (
 	RiskEventType       = "o365.risk.event_type"
 	RiskDetectionTiming = "o365.risk.detection_timing"
 	RiskSource          = "o365.risk.source"
+	RiskActivity        = "o365.risk.activity"
+	RiskDetectedTime    = "o365.risk.detected_time"
 )
 
 // IncidentCandidate records (EventName o365.incident_candidate, dataset incident_candidates).

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -21,6 +22,7 @@ const (
 	reasonUnknownDataset = "unknown_dataset"
 	reasonInvalidBody    = "invalid_body"
 	reasonMissingField   = "missing_field"
+	reasonInvalidField   = "invalid_field"
 )
 
 // normError says why a record could not be normalized. The record then passes through unchanged but
@@ -34,6 +36,10 @@ func (e *normError) Error() string { return e.msg }
 
 func missing(field string) *normError {
 	return &normError{reason: reasonMissingField, msg: "missing required field `" + field + "`"}
+}
+
+func invalid(field, want string) *normError {
+	return &normError{reason: reasonInvalidField, msg: "field `" + field + "` is not " + want}
 }
 
 // dataset is one kind of record the processor normalizes: a catalog dataset with the facts only the
@@ -282,22 +288,86 @@ func parseTime(v pcommon.Value) (time.Time, bool) {
 	return t, true
 }
 
-// putStrings copies the non-empty strings of a slice value into a slice attribute (nothing when none).
+// Bounds of list and free-text attributes (README "Normalized attributes"): a longer Graph list is cut
+// after maxListItems entries, a longer free-text value after maxValueLen bytes.
+const (
+	maxListItems = 16
+	maxValueLen  = 256
+)
+
+// putStrings copies the non-empty strings of a slice value into a slice attribute (nothing when none),
+// at most maxListItems of them.
 func putStrings(m pcommon.Map, k string, v pcommon.Value) {
 	s, ok := sliceOf(v)
 	if !ok || s.Len() == 0 {
 		return
 	}
-	var out pcommon.Slice
+	var l strList
 	for i := 0; i < s.Len(); i++ {
-		if e := str(s.At(i)); e != "" {
-			if out == (pcommon.Slice{}) {
-				out = m.PutEmptySlice(k)
-				out.EnsureCapacity(s.Len())
+		l.add(m, k, str(s.At(i)))
+	}
+}
+
+// strList appends to a string slice attribute created on the first non-empty value, bounded by
+// maxListItems.
+type strList struct{ s pcommon.Slice }
+
+func (l *strList) add(m pcommon.Map, k, v string) {
+	if v == "" {
+		return
+	}
+	if l.s == (pcommon.Slice{}) {
+		l.s = m.PutEmptySlice(k)
+	}
+	if l.s.Len() < maxListItems {
+		l.s.AppendEmpty().SetStr(v)
+	}
+}
+
+// addUnique adds v unless the list holds it already.
+func (l *strList) addUnique(m pcommon.Map, k, v string) {
+	if l.s != (pcommon.Slice{}) {
+		for i := 0; i < l.s.Len(); i++ {
+			if l.s.At(i).Str() == v {
+				return
 			}
-			out.AppendEmpty().SetStr(e)
 		}
 	}
+	l.add(m, k, v)
+}
+
+// maps calls f for each map item of a list value, at most maxListItems times.
+func maps(v pcommon.Value, f func(pcommon.Map)) {
+	list, ok := sliceOf(v)
+	if !ok {
+		return
+	}
+	for i, n := 0, 0; i < list.Len() && n < maxListItems; i++ {
+		if m, ok := mapOf(list.At(i)); ok {
+			f(m)
+			n++
+		}
+	}
+}
+
+// clip bounds a free-text value to maxValueLen bytes, on a rune boundary.
+func clip(s string) string {
+	if len(s) <= maxValueLen {
+		return s
+	}
+	i := maxValueLen
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i]
+}
+
+// noneIsEmpty reads Graph's risk enums, where "none" means no value.
+func noneIsEmpty(s string) string {
+	if s == "none" {
+		return ""
+	}
+	return s
 }
 
 // geo is a Graph signInLocation (sign-ins, risk detections).

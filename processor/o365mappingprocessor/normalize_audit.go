@@ -15,8 +15,10 @@ type directoryAudit struct {
 	activity, category, operation, service, result, resultReason, correlationID string
 	actorType                                                                   string
 	upn, userID, displayName, ip                                                string
-	appID, appName                                                              string
+	appID, appName, appSPID, appSPName                                          string
 	userAgent                                                                   string
+	details                                                                     pcommon.Value // additionalDetails
+	modified                                                                    [][3]string   // name, old, new
 	targetCount                                                                 int
 	target                                                                      auditTarget
 	roleName, roleTemplateID                                                    string
@@ -50,6 +52,7 @@ func (d *directoryAudit) read(body pcommon.Map, collectIDs bool) {
 		case "targetResources":
 			d.readTargets(v, collectIDs)
 		case "additionalDetails":
+			d.details = v
 			if s, ok := sliceOf(v); ok {
 				for i := 0; i < s.Len(); i++ {
 					if kv, ok := mapOf(s.At(i)); ok {
@@ -103,6 +106,12 @@ func (d *directoryAudit) readInitiatedBy(v pcommon.Value, collectIDs bool) {
 			}
 			if v, ok := am.Get("displayName"); ok {
 				d.appName = str(v)
+			}
+			if v, ok := am.Get("servicePrincipalId"); ok {
+				d.appSPID = str(v)
+			}
+			if v, ok := am.Get("servicePrincipalName"); ok {
+				d.appSPName = str(v)
 			}
 		}
 	}
@@ -162,6 +171,9 @@ func (d *directoryAudit) readModifiedProperties(v pcommon.Value) {
 		}
 		nameV := get(m, "displayName")
 		newV := get(m, "newValue")
+		if len(d.modified) < maxListItems {
+			d.modified = append(d.modified, [3]string{str(nameV), clip(unquote(str(get(m, "oldValue")))), clip(unquote(str(newV)))})
+		}
 		switch str(nameV) {
 		case "Role.DisplayName":
 			d.roleName = unquote(str(newV))
@@ -224,9 +236,7 @@ func normalizeDirectoryAudit(n *normalizer, lr plog.LogRecord, body pcommon.Map)
 		result = a.ResultFailure
 	}
 	putStr(attrs, a.Result, result)
-	if result == a.ResultFailure {
-		putStr(attrs, a.ResultReason, d.resultReason)
-	}
+	putStr(attrs, a.ResultReason, d.resultReason) // Graph writes it on successes too ("Policy updated")
 	upn, uid := n.user(d.upn), n.user(d.userID)
 	putStr(attrs, a.UserName, upn)
 	putStr(attrs, a.UserID, uid)
@@ -235,7 +245,20 @@ func normalizeDirectoryAudit(n *normalizer, lr plog.LogRecord, body pcommon.Map)
 	putStr(attrs, a.ClientAddress, d.ip)
 	putStr(attrs, a.ApplicationName, d.appName)
 	putStr(attrs, a.ApplicationID, d.appID)
+	if d.actorType == "app" {
+		putStr(attrs, a.PrincipalID, d.appSPID)
+		putStr(attrs, a.PrincipalName, d.appSPName)
+		if d.appSPID != "" {
+			attrs.PutStr(a.PrincipalType, "servicePrincipal")
+		}
+	}
 	putStr(attrs, a.UserAgentOriginal, d.userAgent)
+	// Values are free text that may name people: with pseudonymization only the property names and
+	// detail keys are written.
+	writeModifiedProperties(attrs, d.modified, n.pseudo == nil)
+	if n.pseudo == nil {
+		writeAdditionalDetails(attrs, d.details)
+	}
 	putStr(attrs, a.CorrelationID, d.correlationID)
 	putStr(attrs, a.AuditCategory, d.category)
 	putStr(attrs, a.AuditOperationType, d.operation)
@@ -338,4 +361,55 @@ func apiActivity(operation string) (int, string) {
 		return 4, "Delete"
 	}
 	return 99, "Other"
+}
+
+// writeModifiedProperties writes the modified properties of an audit's targets: names, old and new values
+// in the same order (values unquoted and clipped; at most maxListItems).
+func writeModifiedProperties(attrs pcommon.Map, props [][3]string, values bool) {
+	if len(props) == 0 {
+		return
+	}
+	names := attrs.PutEmptySlice(a.AuditModifiedProperties)
+	names.EnsureCapacity(len(props))
+	for _, p := range props {
+		names.AppendEmpty().SetStr(p[0])
+	}
+	if !values {
+		return
+	}
+	olds := attrs.PutEmptySlice(a.AuditOldValues)
+	news := attrs.PutEmptySlice(a.AuditNewValues)
+	olds.EnsureCapacity(len(props))
+	news.EnsureCapacity(len(props))
+	for _, p := range props {
+		olds.AppendEmpty().SetStr(p[1])
+		news.AppendEmpty().SetStr(p[2])
+	}
+}
+
+// writeAdditionalDetails writes an audit's additionalDetails key/value list as a map attribute (at most
+// maxListItems keys, values clipped).
+func writeAdditionalDetails(attrs pcommon.Map, v pcommon.Value) {
+	list, ok := sliceOf(v)
+	if !ok || list.Len() == 0 {
+		return
+	}
+	var out pcommon.Map
+	for i := 0; i < list.Len(); i++ {
+		kv, ok := mapOf(list.At(i))
+		if !ok {
+			continue
+		}
+		k := str(get(kv, "key"))
+		if k == "" {
+			continue
+		}
+		if out == (pcommon.Map{}) {
+			out = attrs.PutEmptyMap(a.AuditAdditionalDetails)
+		}
+		if out.Len() >= maxListItems {
+			break
+		}
+		out.PutStr(k, clip(str(get(kv, "value"))))
+	}
 }

@@ -3,6 +3,7 @@ package o365mappingprocessor
 import (
 	"encoding/json"
 	"strings"
+	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -16,8 +17,9 @@ func normalizeSecurityAlert(n *normalizer, lr plog.LogRecord, body pcommon.Map) 
 	var (
 		id, title, description, severity, status, category, serviceSource, detectionSource string
 		incidentID, product, webURL, created, updated                                      string
+		classification, determination, incidentURL, assignedTo                             string
 		upn, userID, displayName, ip, country                                              string
-		techniques                                                                         pcommon.Value
+		techniques, evidence                                                               pcommon.Value
 		ids                                                                                []pcommon.Value
 	)
 	collect := n.pseudo != nil && n.keepRaw
@@ -45,6 +47,14 @@ func normalizeSecurityAlert(n *normalizer, lr plog.LogRecord, body pcommon.Map) 
 			product = str(v)
 		case "alertWebUrl":
 			webURL = str(v)
+		case "incidentWebUrl":
+			incidentURL = str(v)
+		case "classification":
+			classification = str(v)
+		case "determination":
+			determination = str(v)
+		case "assignedTo":
+			assignedTo = str(v)
 		case "createdDateTime":
 			created = str(v)
 		case "lastUpdateDateTime":
@@ -52,6 +62,7 @@ func normalizeSecurityAlert(n *normalizer, lr plog.LogRecord, body pcommon.Map) 
 		case "mitreTechniques":
 			techniques = v
 		case "evidence":
+			evidence = v
 			s, ok := sliceOf(v)
 			if !ok {
 				return true
@@ -132,6 +143,13 @@ func normalizeSecurityAlert(n *normalizer, lr plog.LogRecord, body pcommon.Map) 
 	putStr(attrs, a.AlertDetectionSource, detectionSource)
 	putStr(attrs, a.AlertIncidentID, incidentID)
 	putStrings(attrs, a.AlertMitreTechniques, techniques)
+	putStr(attrs, a.AlertDescription, description)
+	putStr(attrs, a.AlertClassification, classification)
+	putStr(attrs, a.AlertDetermination, determination)
+	putStr(attrs, a.AlertURL, webURL)
+	putStr(attrs, a.AlertIncidentURL, incidentURL)
+	putStr(attrs, a.AlertAssignedTo, n.user(assignedTo))
+	writeEvidence(n, attrs, evidence)
 
 	if n.ocsf {
 		e := ocsfEvent{class: ocsfClassDetectionFinding, severityID: severityFromLevel(severity), product: product}
@@ -166,11 +184,57 @@ func normalizeSecurityAlert(n *normalizer, lr plog.LogRecord, body pcommon.Map) 
 	return typ, nil
 }
 
+// writeEvidence lists an alert's evidence by kind (users, devices, addresses, URLs, files, processes),
+// distinct values in order, at most maxListItems of each.
+func writeEvidence(n *normalizer, attrs pcommon.Map, v pcommon.Value) {
+	list, ok := sliceOf(v)
+	if !ok {
+		return
+	}
+	var users, devices, ips, urls, files, procs strList
+	for i := 0; i < list.Len(); i++ {
+		ev, ok := mapOf(list.At(i))
+		if !ok {
+			continue
+		}
+		switch str(get(ev, "@odata.type")) {
+		case "#microsoft.graph.security.userEvidence":
+			if acct, ok := mapOf(get(ev, "userAccount")); ok {
+				u := str(get(acct, "userPrincipalName"))
+				if u == "" {
+					u = str(get(acct, "accountName"))
+				}
+				if u != "" {
+					users.addUnique(attrs, a.AlertEvidenceUsers, n.user(u))
+				}
+			}
+		case "#microsoft.graph.security.deviceEvidence":
+			devices.addUnique(attrs, a.AlertEvidenceDevices, str(get(ev, "deviceDnsName")))
+		case "#microsoft.graph.security.ipEvidence":
+			ips.addUnique(attrs, a.AlertEvidenceIPs, str(get(ev, "ipAddress")))
+		case "#microsoft.graph.security.urlEvidence":
+			urls.addUnique(attrs, a.AlertEvidenceURLs, clip(str(get(ev, "url"))))
+		case "#microsoft.graph.security.fileEvidence":
+			if fd, ok := mapOf(get(ev, "fileDetails")); ok {
+				files.addUnique(attrs, a.AlertEvidenceFiles, str(get(fd, "fileName")))
+			}
+		case "#microsoft.graph.security.processEvidence":
+			p := clip(str(get(ev, "processCommandLine")))
+			if p == "" {
+				if img, ok := mapOf(get(ev, "imageFile")); ok {
+					p = str(get(img, "fileName"))
+				}
+			}
+			procs.addUnique(attrs, a.AlertEvidenceProcesses, p)
+		}
+	}
+}
+
 // normalizeRiskDetection reads a riskDetection (Entra ID Protection).
 func normalizeRiskDetection(n *normalizer, lr plog.LogRecord, body pcommon.Map) (string, *normError) {
 	var (
 		id, riskType, riskState, riskLevel, riskDetail, source, timing, ip, additionalInfo string
-		upn, userID, displayName, correlationID                                            string
+		upn, userID, displayName, correlationID, olderType, activity, detected             string
 		upnV, userIDV, displayNameV                                                        pcommon.Value
 		g                                                                                  geo
 	)
@@ -180,6 +244,12 @@ func normalizeRiskDetection(n *normalizer, lr plog.LogRecord, body pcommon.Map) 
 			id = str(v)
 		case "riskEventType":
 			riskType = str(v)
+		case "riskType": // the older name of riskEventType (beta, 2019)
+			olderType = str(v)
+		case "activity":
+			activity = str(v)
+		case "detectedDateTime":
+			detected = str(v)
 		case "riskState":
 			riskState = str(v)
 		case "riskLevel":
@@ -211,6 +281,9 @@ func normalizeRiskDetection(n *normalizer, lr plog.LogRecord, body pcommon.Map) 
 		return "", missing("id")
 	}
 	if riskType == "" {
+		riskType = olderType
+	}
+	if riskType == "" {
 		return "", missing("riskEventType")
 	}
 	n.pseudonymizeBody(upnV, userIDV, displayNameV)
@@ -228,11 +301,15 @@ func normalizeRiskDetection(n *normalizer, lr plog.LogRecord, body pcommon.Map) 
 	putStr(attrs, a.UserAgentOriginal, userAgentFromAdditionalInfo(additionalInfo))
 	putStr(attrs, a.CorrelationID, correlationID)
 	attrs.PutStr(a.RiskEventType, riskType)
-	putStr(attrs, a.RiskLevel, riskLevel)
-	putStr(attrs, a.RiskState, riskState)
-	putStr(attrs, a.RiskDetail, riskDetail)
-	putStr(attrs, a.RiskDetectionTiming, timing)
+	putStr(attrs, a.RiskLevel, noneIsEmpty(riskLevel))
+	putStr(attrs, a.RiskState, noneIsEmpty(riskState))
+	putStr(attrs, a.RiskDetail, noneIsEmpty(riskDetail))
+	putStr(attrs, a.RiskDetectionTiming, noneIsEmpty(timing))
 	putStr(attrs, a.RiskSource, source)
+	putStr(attrs, a.RiskActivity, activity)
+	if t, ok := parseTime(pcommon.NewValueStr(detected)); ok {
+		attrs.PutStr(a.RiskDetectedTime, t.UTC().Format(time.RFC3339Nano))
+	}
 
 	if n.ocsf {
 		e := ocsfEvent{class: ocsfClassDetectionFinding, activityID: 1, activity: "Create",

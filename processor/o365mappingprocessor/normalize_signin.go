@@ -11,6 +11,8 @@ import (
 const (
 	typeSignInSuccess = "signin.success"
 	typeSignInFailure = "signin.failure"
+	// typeSignInUnknown: Graph gave no status.errorCode (documentation examples carry `"status": {}`).
+	typeSignInUnknown = "signin.unknown"
 )
 
 // signIn holds what normalization reads from a microsoft.graph.signIn (v1.0, and the beta properties
@@ -21,14 +23,21 @@ type signIn struct {
 	caStatus, riskLevel, riskState, riskDetail   string
 	resourceName, resourceID, userAgent          string
 	spID, spName, authRequirement                string
+	riskAggregated, userType, crossTenant        string
+	homeTenant, resourceTenant, tokenIssuer      string
+	credentialType, deviceName, statusDetails    string
+	asn                                          int64
+	hasASN                                       bool
 	interactive, hasInteractive                  bool
 	errorCode                                    int64
 	hasErrorCode                                 bool
 	failureReason                                string
 	os, browser, deviceID, trustType             string
-	compliant, managed, hasDevice                bool
+	compliant, hasCompliant, managed, hasManaged bool
+	hasDevice                                    bool
 	geo                                          geo
-	riskEventTypes                               pcommon.Value
+	riskEventTypes, riskEventTypesV1             pcommon.Value
+	caPolicies, authDetails                      pcommon.Value
 	upnV, userIDV, displayNameV                  pcommon.Value
 }
 
@@ -55,8 +64,30 @@ func (s *signIn) read(body pcommon.Map) {
 			s.caStatus = str(v)
 		case "isInteractive":
 			s.interactive, s.hasInteractive = boolean(v)
-		case "riskLevelDuringSignIn":
+		case "riskLevelDuringSignIn", "riskLevelDuringsignIn": // the second spelling is in beta examples
 			s.riskLevel = str(v)
+		case "riskLevelAggregated":
+			s.riskAggregated = str(v)
+		case "riskEventTypes": // older; riskEventTypes_v2 replaces it
+			s.riskEventTypesV1 = v
+		case "userType":
+			s.userType = str(v)
+		case "crossTenantAccessType":
+			s.crossTenant = str(v)
+		case "homeTenantId":
+			s.homeTenant = str(v)
+		case "resourceTenantId":
+			s.resourceTenant = str(v)
+		case "tokenIssuerType":
+			s.tokenIssuer = str(v)
+		case "clientCredentialType": // beta, service principal and managed identity sign-ins
+			s.credentialType = str(v)
+		case "autonomousSystemNumber":
+			s.asn, s.hasASN = integer(v)
+		case "appliedConditionalAccessPolicies":
+			s.caPolicies = v
+		case "authenticationDetails":
+			s.authDetails = v
 		case "riskState":
 			s.riskState = str(v)
 		case "riskDetail":
@@ -83,6 +114,8 @@ func (s *signIn) read(body pcommon.Map) {
 						s.errorCode, s.hasErrorCode = integer(v)
 					case "failureReason":
 						s.failureReason = str(v)
+					case "additionalDetails":
+						s.statusDetails = str(v)
 					}
 					return true
 				})
@@ -100,10 +133,12 @@ func (s *signIn) read(body pcommon.Map) {
 						s.deviceID = str(v)
 					case "trustType":
 						s.trustType = str(v)
-					case "isCompliant":
-						s.compliant, _ = boolean(v)
+					case "isCompliant": // null = not reported, not "non-compliant"
+						s.compliant, s.hasCompliant = boolean(v)
 					case "isManaged":
-						s.managed, _ = boolean(v)
+						s.managed, s.hasManaged = boolean(v)
+					case "displayName":
+						s.deviceName = str(v)
 					}
 					return true
 				})
@@ -115,28 +150,29 @@ func (s *signIn) read(body pcommon.Map) {
 	})
 }
 
-// normalizeSignIn: result from status.errorCode (0 = success), the user, the client address and
-// location, the application and the device.
+// normalizeSignIn: result from status.errorCode (0 = success; none = unknown), the user, the client
+// address and location, the application, the device, conditional access and authentication steps.
 func normalizeSignIn(n *normalizer, lr plog.LogRecord, body pcommon.Map) (string, *normError) {
 	var s signIn
 	s.read(body)
-	if !s.hasErrorCode {
-		return "", missing("status.errorCode")
-	}
 	if s.upn == "" && s.userID == "" && s.spID == "" {
 		return "", missing("userPrincipalName")
 	}
 	n.pseudonymizeBody(s.upnV, s.userIDV, s.displayNameV)
 
 	attrs := lr.Attributes()
-	attrs.EnsureCapacity(attrs.Len() + 36)
-	typ, result := typeSignInSuccess, a.ResultSuccess
-	if s.errorCode != 0 {
+	attrs.EnsureCapacity(attrs.Len() + 48)
+	typ, result := typeSignInUnknown, ""
+	switch {
+	case !s.hasErrorCode:
+	case s.errorCode == 0:
+		typ, result = typeSignInSuccess, a.ResultSuccess
+	default:
 		typ, result = typeSignInFailure, a.ResultFailure
 	}
 	writeCommon(attrs, typ, a.LogTypeSignIn, "Sign-in")
-	attrs.PutStr(a.Result, result)
-	if s.errorCode != 0 {
+	putStr(attrs, a.Result, result)
+	if result == a.ResultFailure {
 		putStr(attrs, a.ResultReason, s.failureReason)
 	}
 	upn, uid := n.user(s.upn), n.user(s.userID)
@@ -164,7 +200,21 @@ func normalizeSignIn(n *normalizer, lr plog.LogRecord, body pcommon.Map) (string
 		putStr(attrs, a.UserAgentOSVersion, version)
 	}
 	putStr(attrs, a.CorrelationID, s.correlationID)
-	attrs.PutInt(a.SignInErrorCode, s.errorCode)
+	if s.hasErrorCode {
+		attrs.PutInt(a.SignInErrorCode, s.errorCode)
+	}
+	putStr(attrs, a.SignInStatusAdditionalDetails, clip(s.statusDetails))
+	putStr(attrs, a.UserType, s.userType)
+	putStr(attrs, a.SignInCrossTenantAccessType, noneIsEmpty(s.crossTenant))
+	putStr(attrs, a.SignInHomeTenantID, s.homeTenant)
+	putStr(attrs, a.SignInResourceTenantID, s.resourceTenant)
+	putStr(attrs, a.SignInTokenIssuerType, s.tokenIssuer)
+	putStr(attrs, a.SignInClientCredentialType, noneIsEmpty(s.credentialType))
+	if s.hasASN {
+		attrs.PutInt(a.NetworkASNumber, s.asn)
+	}
+	writeConditionalAccess(attrs, s.caPolicies)
+	writeAuthenticationDetails(attrs, s.authDetails)
 	putStr(attrs, a.SignInConditionalAccessStatus, s.caStatus)
 	putStr(attrs, a.SignInClientApp, s.clientApp)
 	putStr(attrs, a.SignInAuthRequirement, s.authRequirement)
@@ -175,26 +225,33 @@ func normalizeSignIn(n *normalizer, lr plog.LogRecord, body pcommon.Map) (string
 	putStr(attrs, a.SignInResourceID, s.resourceID)
 	if s.hasDevice {
 		putStr(attrs, a.DeviceID, s.deviceID)
-		attrs.PutBool(a.DeviceCompliant, s.compliant)
-		attrs.PutBool(a.DeviceManaged, s.managed)
+		putStr(attrs, a.DeviceName, s.deviceName)
+		if s.hasCompliant {
+			attrs.PutBool(a.DeviceCompliant, s.compliant)
+		}
+		if s.hasManaged {
+			attrs.PutBool(a.DeviceManaged, s.managed)
+		}
 		putStr(attrs, a.DeviceTrustType, s.trustType)
 	}
-	if s.riskLevel != "" && s.riskLevel != "none" {
-		attrs.PutStr(a.RiskLevel, s.riskLevel)
+	putStr(attrs, a.RiskLevel, noneIsEmpty(s.riskLevel))
+	putStr(attrs, a.RiskLevelAggregated, noneIsEmpty(s.riskAggregated))
+	putStr(attrs, a.RiskState, noneIsEmpty(s.riskState))
+	putStr(attrs, a.RiskDetail, noneIsEmpty(s.riskDetail))
+	if types, ok := sliceOf(s.riskEventTypes); ok && types.Len() > 0 {
+		putStrings(attrs, a.RiskEventTypes, s.riskEventTypes)
+	} else {
+		putStrings(attrs, a.RiskEventTypes, s.riskEventTypesV1)
 	}
-	if s.riskState != "" && s.riskState != "none" {
-		attrs.PutStr(a.RiskState, s.riskState)
-	}
-	if s.riskDetail != "" && s.riskDetail != "none" {
-		attrs.PutStr(a.RiskDetail, s.riskDetail)
-	}
-	putStrings(attrs, a.RiskEventTypes, s.riskEventTypes)
 
 	if n.ocsf {
 		e := ocsfEvent{class: ocsfClassAuthentication, activityID: 1, activity: "Logon", statusID: statusSuccess,
 			severityID: sevInformational, product: "Microsoft Entra ID"}
-		if s.errorCode != 0 {
+		switch result {
+		case a.ResultFailure:
 			e.statusID = statusFailure
+		case "":
+			e.statusID = statusUnknown
 		}
 		if sev := severityFromLevel(s.riskLevel); sev > sevInformational {
 			e.severityID = sev
@@ -208,10 +265,48 @@ func normalizeSignIn(n *normalizer, lr plog.LogRecord, body pcommon.Map) (string
 		putStr(attrs, "ocsf.service.name", s.resourceName)
 		putStr(attrs, "ocsf.service.uid", s.resourceID)
 		putStr(attrs, "ocsf.http_request.user_agent", s.userAgent)
-		if s.errorCode != 0 {
+		if result == a.ResultFailure {
 			attrs.PutStr("ocsf.status_code", itoa(s.errorCode))
 			putStr(attrs, "ocsf.status_detail", s.failureReason)
 		}
 	}
 	return typ, nil
+}
+
+// writeConditionalAccess writes the applied conditional access policies of a sign-in: their names and
+// results (aligned) and the names of those whose result is failure.
+func writeConditionalAccess(attrs pcommon.Map, v pcommon.Value) {
+	var names, results pcommon.Slice
+	var failed strList
+	maps(v, func(m pcommon.Map) {
+		if names == (pcommon.Slice{}) {
+			names, results = attrs.PutEmptySlice(a.SignInCAPolicies), attrs.PutEmptySlice(a.SignInCAResults)
+		}
+		name := str(get(m, "displayName"))
+		if name == "" {
+			name = str(get(m, "id"))
+		}
+		result := str(get(m, "result"))
+		names.AppendEmpty().SetStr(name)
+		results.AppendEmpty().SetStr(result)
+		if result == "failure" {
+			failed.add(attrs, a.SignInCAFailedPolicies, name)
+		}
+	})
+}
+
+// writeAuthenticationDetails writes a sign-in's authentication steps: method, requirement (primary,
+// MFA) and outcome, aligned.
+func writeAuthenticationDetails(attrs pcommon.Map, v pcommon.Value) {
+	var methods, steps, succeeded pcommon.Slice
+	maps(v, func(m pcommon.Map) {
+		if methods == (pcommon.Slice{}) {
+			methods, steps = attrs.PutEmptySlice(a.SignInAuthMethods), attrs.PutEmptySlice(a.SignInAuthSteps)
+			succeeded = attrs.PutEmptySlice(a.SignInAuthSucceeded)
+		}
+		methods.AppendEmpty().SetStr(str(get(m, "authenticationMethod")))
+		steps.AppendEmpty().SetStr(str(get(m, "authenticationStepRequirement")))
+		ok, _ := boolean(get(m, "succeeded"))
+		succeeded.AppendEmpty().SetBool(ok)
+	})
 }

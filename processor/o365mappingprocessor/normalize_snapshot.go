@@ -1,6 +1,7 @@
 package o365mappingprocessor
 
 import (
+	"sort"
 	"strings"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -72,7 +73,8 @@ func normalizeRoleAssignment(n *normalizer, lr plog.LogRecord, body pcommon.Map)
 	var (
 		principalID, roleDefID, scope, assignmentType string
 		principalType, upn, displayName               string
-		roleName, templateID                          string
+		roleName, templateID, memberType, scopeName   string
+		scheduleStart, scheduleEnd                    string
 		privileged, hasPrivileged                     bool
 		ids                                           []pcommon.Value
 	)
@@ -87,8 +89,21 @@ func normalizeRoleAssignment(n *normalizer, lr plog.LogRecord, body pcommon.Map)
 			roleDefID = str(v)
 		case "directoryScopeId":
 			scope = str(v)
-		case "scheduleInfo", "memberType":
+		case "memberType":
 			assignmentType = "eligible"
+			memberType = str(v)
+		case "scheduleInfo":
+			assignmentType = "eligible"
+			if m, ok := mapOf(v); ok {
+				scheduleStart = str(get(m, "startDateTime"))
+				if exp, ok := mapOf(get(m, "expiration")); ok {
+					scheduleEnd = str(get(exp, "endDateTime"))
+				}
+			}
+		case "directoryScope":
+			if m, ok := mapOf(v); ok {
+				scopeName = str(get(m, "displayName"))
+			}
 		case "principal":
 			pm, ok := mapOf(v)
 			if !ok {
@@ -141,11 +156,16 @@ func normalizeRoleAssignment(n *normalizer, lr plog.LogRecord, body pcommon.Map)
 		}
 		return true
 	})
-	if principalID == "" {
+	change := changeType(lr)
+	// A removed item's record carries only its id: the change is still an event (and drops join rows).
+	if principalID == "" && change != a.ChangeRemoved {
 		return "", missing("principalId")
 	}
-	if roleDefID == "" {
+	if roleDefID == "" && change != a.ChangeRemoved {
 		return "", missing("roleDefinitionId")
+	}
+	if kind := strAttr(lr.Attributes(), a.RecordKind); kind == "active" || kind == "eligible" {
+		assignmentType = kind // the receiver's source beats the shape
 	}
 	isUser := principalType == "user" || principalType == ""
 	if collect && isUser {
@@ -159,34 +179,40 @@ func normalizeRoleAssignment(n *normalizer, lr plog.LogRecord, body pcommon.Map)
 		privileged = isPrivilegedRole(templateID, roleName)
 	}
 
-	change := changeType(lr)
 	typ := eventType("role_assignment", change, "")
 	attrs := lr.Attributes()
 	attrs.EnsureCapacity(attrs.Len() + 16)
 	writeCommon(attrs, typ, a.LogTypeRoleAssignment, changeActivity("Role assignment", change))
 	if isUser {
-		attrs.PutStr(a.UserID, n.user(principalID))
+		putStr(attrs, a.UserID, n.user(principalID))
 		putStr(attrs, a.UserName, n.user(upn))
 		putStr(attrs, a.UserFullName, n.user(displayName))
 		putStr(attrs, a.PrincipalID, n.user(principalID))
+		putStr(attrs, a.PrincipalName, n.user(displayName))
 	} else {
-		attrs.PutStr(a.PrincipalID, principalID)
+		putStr(attrs, a.PrincipalID, principalID)
 		putStr(attrs, a.PrincipalName, displayName)
 	}
 	putStr(attrs, a.PrincipalType, principalType)
-	attrs.PutStr(a.RoleID, roleDefID)
+	putStr(attrs, a.RoleID, roleDefID)
 	putStr(attrs, a.RoleName, roleName)
-	putStr(attrs, a.RoleTemplateID, templateID)
-	attrs.PutBool(a.RolePrivileged, privileged)
+	if roleDefID != "" {
+		putStr(attrs, a.RoleTemplateID, templateID)
+		attrs.PutBool(a.RolePrivileged, privileged)
+	}
 	putStr(attrs, a.RoleScope, scope)
+	putStr(attrs, a.RoleScopeName, scopeName)
 	attrs.PutStr(a.RoleAssignmentType, assignmentType)
+	putStr(attrs, a.RoleMemberType, memberType)
+	putStr(attrs, a.RoleScheduleStart, scheduleStart)
+	putStr(attrs, a.RoleScheduleEnd, scheduleEnd)
 	return typ, nil
 }
 
 // normalizeConditionalAccessPolicy reads a conditionalAccessPolicy.
 func normalizeConditionalAccessPolicy(_ *normalizer, lr plog.LogRecord, body pcommon.Map) (string, *normError) {
-	var id, name, state string
-	var grant pcommon.Value
+	var id, name, state, grantOperator string
+	var grant, conditions, session pcommon.Value
 	body.Range(func(k string, v pcommon.Value) bool {
 		switch k {
 		case "id":
@@ -198,7 +224,12 @@ func normalizeConditionalAccessPolicy(_ *normalizer, lr plog.LogRecord, body pco
 		case "grantControls":
 			if m, ok := mapOf(v); ok {
 				grant = get(m, "builtInControls")
+				grantOperator = str(get(m, "operator"))
 			}
+		case "conditions":
+			conditions = v
+		case "sessionControls":
+			session = v
 		}
 		return true
 	})
@@ -217,7 +248,69 @@ func normalizeConditionalAccessPolicy(_ *normalizer, lr plog.LogRecord, body pco
 	putStr(attrs, a.PolicyName, name)
 	putStr(attrs, a.PolicyState, state)
 	putStrings(attrs, a.PolicyGrantControls, grant)
+	putStr(attrs, a.PolicyGrantOperator, grantOperator)
+	writePolicyConditions(attrs, conditions)
+	writeSessionControls(attrs, session)
 	return typ, nil
+}
+
+// writePolicyConditions summarizes a policy's conditions: the users (users, groups and roles),
+// applications and locations it includes and excludes, at most maxListItems each.
+func writePolicyConditions(attrs pcommon.Map, v pcommon.Value) {
+	c, ok := mapOf(v)
+	if !ok {
+		return
+	}
+	lists := func(section string, key string, fields ...string) {
+		m, ok := mapOf(get(c, section))
+		if !ok {
+			return
+		}
+		var l strList
+		for _, f := range fields {
+			if s, ok := sliceOf(get(m, f)); ok {
+				for i := 0; i < s.Len(); i++ {
+					l.addUnique(attrs, key, str(s.At(i)))
+				}
+			}
+		}
+	}
+	lists("users", a.PolicyUsersInclude, "includeUsers", "includeGroups", "includeRoles")
+	lists("users", a.PolicyUsersExclude, "excludeUsers", "excludeGroups", "excludeRoles")
+	lists("applications", a.PolicyApplicationsInclude, "includeApplications")
+	lists("applications", a.PolicyApplicationsExclude, "excludeApplications")
+	lists("locations", a.PolicyLocationsInclude, "includeLocations")
+	lists("locations", a.PolicyLocationsExclude, "excludeLocations")
+}
+
+// writeSessionControls lists the session controls a policy sets (those not null or false), sorted.
+func writeSessionControls(attrs pcommon.Map, v pcommon.Value) {
+	m, ok := mapOf(v)
+	if !ok {
+		return
+	}
+	var set []string
+	m.Range(func(k string, v pcommon.Value) bool {
+		switch typeOf(v) {
+		case pcommon.ValueTypeEmpty:
+		case pcommon.ValueTypeBool:
+			if v.Bool() {
+				set = append(set, k)
+			}
+		case pcommon.ValueTypeMap:
+			if en, ok := boolean(get(v.Map(), "isEnabled")); !ok || en {
+				set = append(set, k)
+			}
+		default:
+			set = append(set, k)
+		}
+		return true
+	})
+	sort.Strings(set)
+	var l strList
+	for _, k := range set {
+		l.add(attrs, a.PolicySessionControls, k)
+	}
 }
 
 // normalizeMFARegistration reads a userRegistrationDetails.
@@ -226,6 +319,9 @@ func normalizeMFARegistration(n *normalizer, lr plog.LogRecord, body pcommon.Map
 		id, upn, displayName               string
 		registered, hasRegistered          bool
 		capable, hasCapable, admin, hasAdm bool
+		sspr, hasSSPR, pwless, hasPwless   bool
+		userType                           string
+		registeredV                        pcommon.Value
 		methods, idV, upnV, displayNameV   pcommon.Value
 	)
 	body.Range(func(k string, v pcommon.Value) bool {
@@ -238,6 +334,13 @@ func normalizeMFARegistration(n *normalizer, lr plog.LogRecord, body pcommon.Map
 			displayName, displayNameV = str(v), v
 		case "isMfaRegistered":
 			registered, hasRegistered = boolean(v)
+			registeredV = v
+		case "isSsprRegistered":
+			sspr, hasSSPR = boolean(v)
+		case "isPasswordlessCapable":
+			pwless, hasPwless = boolean(v)
+		case "userType":
+			userType = str(v)
 		case "isMfaCapable":
 			capable, hasCapable = boolean(v)
 		case "isAdmin":
@@ -252,6 +355,9 @@ func normalizeMFARegistration(n *normalizer, lr plog.LogRecord, body pcommon.Map
 	}
 	change := changeType(lr)
 	if !hasRegistered && change != a.ChangeRemoved {
+		if t := typeOf(registeredV); t != pcommon.ValueTypeEmpty {
+			return "", invalid("isMfaRegistered", "a boolean") // documentation placeholders: "Boolean"
+		}
 		return "", missing("isMfaRegistered")
 	}
 	n.pseudonymizeBody(idV, upnV, displayNameV)
@@ -271,6 +377,13 @@ func normalizeMFARegistration(n *normalizer, lr plog.LogRecord, body pcommon.Map
 	if hasAdm {
 		attrs.PutBool(a.UserIsAdmin, admin)
 	}
+	if hasSSPR {
+		attrs.PutBool(a.MFASSPRRegistered, sspr)
+	}
+	if hasPwless {
+		attrs.PutBool(a.MFAPasswordlessCapable, pwless)
+	}
+	putStr(attrs, a.UserType, userType)
 	putStrings(attrs, a.MFAMethods, methods)
 	return typ, nil
 }

@@ -147,7 +147,7 @@ func TestTelemetry(t *testing.T) {
 	p, sink, tel := newTestProcessor(t, defaultConfig())
 	ctx := context.Background()
 	ok1 := si(t, "ok1", "alice@contoso.com", "ip", 0, 0, seattle)
-	bad := edit(t, sample(t, "signin"), map[string]any{"id": "bad", "status": nil})
+	bad := edit(t, sample(t, "signin"), map[string]any{"id": "bad", "userPrincipalName": nil, "userId": nil})
 	require.NoError(t, p.ConsumeLogs(ctx, signins(ok1, bad).logs(t)))
 	attack := append(failures(t, "f", "bob@contoso.com", "ip", 0, 5, 50126), si(t, "ok2", "bob@contoso.com", "ip", 6*time.Minute, 0, seattle))
 	require.NoError(t, p.ConsumeLogs(ctx, signins(attack...).logs(t)))
@@ -236,7 +236,7 @@ func TestKeepRawFalseAndPseudonymize(t *testing.T) {
 	cfg.KeepRaw = false
 	cfg.Pseudonymize = configoptional.Some(PseudonymizeConfig{Key: "0123456789abcdef0123"})
 	p, sink, _ := newTestProcessor(t, cfg)
-	bad := edit(t, sample(t, "signin"), map[string]any{"id": "bad", "status": nil})
+	bad := edit(t, sample(t, "signin"), map[string]any{"id": "bad", "userPrincipalName": nil, "userId": nil})
 	attack := append(failures(t, "f", "Bob@Contoso.com", "ip", 0, 5, 50126), si(t, "ok", "bob@contoso.com", "ip", 6*time.Minute, 0, seattle), bad)
 	require.NoError(t, p.ConsumeLogs(context.Background(), signins(attack...).logs(t)))
 	pseudo := newPseudonymizer([]byte("0123456789abcdef0123")).hash("bob@contoso.com")
