@@ -100,7 +100,7 @@ func TestEmbeddedFilesAreValid(t *testing.T) {
 	require.NoError(t, err)
 	var names []string
 	for _, r := range rules {
-		names = append(names, r.name)
+		names = append(names, r.Name)
 	}
 	assert.Equal(t, []string{"brute_force", "password_spray", "privileged_role_without_mfa",
 		"conditional_access_policy_disabled", "impossible_travel"}, names)
@@ -114,6 +114,6 @@ func TestCustomFiles(t *testing.T) {
 	rules, err := loadRules("testdata/correlation_custom.yml")
 	require.NoError(t, err)
 	require.Len(t, rules, 1) // the disabled rule is not loaded
-	assert.Equal(t, "many_failures", rules[0].name)
-	assert.Equal(t, 10*60e9, float64(rules[0].suppression)) // defaults to the window
+	assert.Equal(t, "many_failures", rules[0].Name)
+	assert.Equal(t, 10*60e9, float64(rules[0].Suppression)) // defaults to the window
 }

@@ -317,4 +317,3 @@ func (s *recordSink) records(tenant string) []plog.LogRecord {
 	defer s.mu.Unlock()
 	return s.byTenant[tenant]
 }
-

@@ -6,6 +6,8 @@ import (
 	"sort"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/otelcol-o365/otelcol-o365/processor/o365mappingprocessor/internal/yamlfile"
 )
 
 //go:embed mapping.yml
@@ -77,45 +79,45 @@ var (
 //	    metric: <name>        # required
 //	    description: <text>   # optional
 func loadMapping(path string) (*mappingTable, error) {
-	root, doc, err := readYAML(path, "mapping.yml", defaultMappingYAML)
+	root, doc, err := yamlfile.Read(path, "mapping.yml", defaultMappingYAML)
 	if err != nil {
 		return nil, err
 	}
 	top := map[string]*yaml.Node{}
-	for _, kv := range doc.mapPairs(root, "") {
+	for _, kv := range doc.MapPairs(root, "") {
 		switch kv[0].Value {
 		case "version", "mappings":
 			top[kv[0].Value] = kv[1]
 		default:
-			doc.errorf(kv[0], kv[0].Value, "is not a known key (version, mappings)")
+			doc.Errorf(kv[0], kv[0].Value, "is not a known key (version, mappings)")
 		}
 	}
 	if root.Kind == yaml.MappingNode {
-		doc.checkVersion(root, top)
+		doc.CheckVersion(root, top)
 	}
 	t := &mappingTable{exact: map[string]*mappingEntry{}, prefixes: map[string]*mappingEntry{}}
 	mappings, ok := top["mappings"]
 	if !ok {
 		if root.Kind == yaml.MappingNode {
-			doc.errorf(root, "mappings", "is required")
+			doc.Errorf(root, "mappings", "is required")
 		}
-		return nil, doc.err()
+		return nil, doc.Err()
 	}
-	for _, kv := range doc.mapPairs(mappings, "mappings") {
+	for _, kv := range doc.MapPairs(mappings, "mappings") {
 		pattern := kv[0].Value
-		key := join("mappings", pattern)
+		key := yamlfile.Join("mappings", pattern)
 		if pattern != "*" && !eventTypePattern.MatchString(pattern) {
-			doc.errorf(kv[0], key, "is not an event type (lower-case words joined by '.'), a `prefix.*` pattern or `*`")
+			doc.Errorf(kv[0], key, "is not an event type (lower-case words joined by '.'), a `prefix.*` pattern or `*`")
 			continue
 		}
 		e := &mappingEntry{pattern: pattern}
 		fields := map[string]*yaml.Node{}
-		for _, f := range doc.mapPairs(kv[1], key) {
+		for _, f := range doc.MapPairs(kv[1], key) {
 			switch f[0].Value {
 			case "domain", "control", "metric", "description":
 				fields[f[0].Value] = f[1]
 			default:
-				doc.errorf(f[0], join(key, f[0].Value), "is not a known key (domain, control, metric, description)")
+				doc.Errorf(f[0], yamlfile.Join(key, f[0].Value), "is not a known key (domain, control, metric, description)")
 			}
 		}
 		if kv[1].Kind != yaml.MappingNode {
@@ -124,19 +126,19 @@ func loadMapping(path string) (*mappingTable, error) {
 		for _, name := range []string{"domain", "control", "metric"} {
 			n, ok := fields[name]
 			if !ok {
-				doc.errorf(kv[1], join(key, name), "is required")
+				doc.Errorf(kv[1], yamlfile.Join(key, name), "is required")
 				continue
 			}
-			s := doc.str(n, join(key, name))
+			s := doc.Str(n, yamlfile.Join(key, name))
 			if s == "" {
 				continue
 			}
 			if len(s) > 128 {
-				doc.errorf(n, join(key, name), "must be at most 128 characters")
+				doc.Errorf(n, yamlfile.Join(key, name), "must be at most 128 characters")
 				continue
 			}
 			if name != "control" && !mappingName.MatchString(s) {
-				doc.errorf(n, join(key, name), "must be a name (letters, digits, '_', '.', ':', '-'), got %q", s)
+				doc.Errorf(n, yamlfile.Join(key, name), "must be a name (letters, digits, '_', '.', ':', '-'), got %q", s)
 				continue
 			}
 			switch name {
@@ -149,7 +151,7 @@ func loadMapping(path string) (*mappingTable, error) {
 			}
 		}
 		if n, ok := fields["description"]; ok {
-			e.Description, _ = doc.scalar(n, join(key, "description"))
+			e.Description, _ = doc.Scalar(n, yamlfile.Join(key, "description"))
 		}
 		switch {
 		case pattern == "*":
@@ -160,7 +162,7 @@ func loadMapping(path string) (*mappingTable, error) {
 			t.exact[pattern] = e
 		}
 	}
-	if err := doc.err(); err != nil {
+	if err := doc.Err(); err != nil {
 		return nil, err
 	}
 	return t, nil

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	a "github.com/otelcol-o365/otelcol-o365/internal/o365attr"
+	"github.com/otelcol-o365/otelcol-o365/processor/o365mappingprocessor/internal/correlation"
 	"github.com/otelcol-o365/otelcol-o365/processor/o365mappingprocessor/internal/metadata"
 )
 
@@ -22,7 +23,7 @@ type mappingProcessor struct {
 	version string
 	norm    normalizer
 	mapping *mappingTable
-	engine  *engine // nil: correlation disabled
+	engine  *correlation.Engine // nil: correlation disabled
 	tb      *metadata.TelemetryBuilder
 
 	datasetOpts []metric.MeasurementOption // by dataset idx
@@ -43,7 +44,7 @@ func newProcessor(set processor.Settings, cfg *Config) (*mappingProcessor, error
 		if err != nil {
 			return nil, err
 		}
-		p.engine = newEngine(rules, cfg.Correlation.MaxEntriesPerTenant)
+		p.engine = correlation.New(rules, cfg.Correlation.MaxEntriesPerTenant)
 	}
 	if p.tb, err = metadata.NewTelemetryBuilder(set.TelemetrySettings); err != nil {
 		return nil, err
@@ -53,7 +54,7 @@ func newProcessor(set processor.Settings, cfg *Config) (*mappingProcessor, error
 	}
 	if p.engine != nil {
 		err = p.tb.RegisterO365MappingCorrelationStateEntriesCallback(func(_ context.Context, o metric.Int64Observer) error {
-			for tenant, n := range p.engine.entries() {
+			for tenant, n := range p.engine.Entries() {
 				o.Observe(int64(n), metric.WithAttributes(attribute.String("tenant", tenant)))
 			}
 			return nil
@@ -91,11 +92,7 @@ type batchStats struct {
 func (p *mappingProcessor) processLogs(ctx context.Context, ld plog.Logs) (plog.Logs, error) {
 	now := time.Now()
 	st := batchStats{normalized: make([]int64, len(allDatasets)), unmapped: make([]int64, len(allDatasets))}
-	var incidents []*incident
-	var suppressed []int
-	if p.engine != nil {
-		suppressed = make([]int, len(p.engine.rules))
-	}
+	var incidents []*correlation.Incident
 	rls := ld.ResourceLogs()
 	for i := 0; i < rls.Len(); i++ {
 		rl := rls.At(i)
@@ -104,7 +101,7 @@ func (p *mappingProcessor) processLogs(ctx context.Context, ld plog.Logs) (plog.
 		if resDataset == a.DatasetIncidentCandidates {
 			continue // ours, from an earlier pass over this batch
 		}
-		var ts *tenantState
+		var ts *correlation.Tenant
 		sls := rl.ScopeLogs()
 		for j := 0; j < sls.Len(); j++ {
 			lrs := sls.At(j).LogRecords()
@@ -120,41 +117,40 @@ func (p *mappingProcessor) processLogs(ctx context.Context, ld plog.Logs) (plog.
 					continue
 				}
 				if ts == nil {
-					ts = p.engine.tenant(tenantKey(res.Attributes()))
-					ts.mu.Lock()
+					ts = p.engine.Tenant(tenantKey(res.Attributes()))
+					ts.Lock()
 				}
 				if logType == a.LogTypeConditionalAccessPolicy || (logType == a.LogTypeAudit && hasAttr(attrs, a.PolicyState)) {
-					ts.rememberPolicyState(attrs, logType, lr.Timestamp())
+					ts.RememberPolicyState(attrs, logType, lr.Timestamp())
 				}
-				rec := record{attrs: attrs, eventType: eventType, logType: logType, id: strAttr(attrs, a.RecordID),
-					t: eventTime(lr, now), observed: lr.ObservedTimestamp().AsTime(), resource: res}
-				if lr.ObservedTimestamp() == 0 {
-					rec.observed = time.Time{}
+				rec := correlation.Record{Attrs: attrs, EventType: eventType, LogType: logType, ID: strAttr(attrs, a.RecordID),
+					Time: eventTime(lr, now), Resource: res}
+				if lr.ObservedTimestamp() != 0 {
+					rec.Observed = lr.ObservedTimestamp().AsTime()
 				}
-				incidents = p.engine.observe(ts, &rec, now, incidents, suppressed)
+				incidents = ts.Observe(&rec, now, incidents)
 			}
 		}
 		if ts != nil {
-			if ts.evicted > 0 {
+			evicted, suppressed := ts.TakeStats()
+			ts.Unlock()
+			if evicted > 0 {
 				if st.evicted == nil {
 					st.evicted = map[string]int64{}
 				}
-				st.evicted[ts.label] += int64(ts.evicted)
-				ts.evicted = 0
+				st.evicted[ts.Label] += int64(evicted)
 			}
 			for r, n := range suppressed {
 				if n > 0 {
-					st.count(&st.suppressed, p.engine.rules[r].name, ts.label, int64(n))
-					suppressed[r] = 0
+					st.count(&st.suppressed, p.engine.Rules()[r].Name, ts.Label, int64(n))
 				}
 			}
-			ts.mu.Unlock()
 		}
 	}
 	if len(incidents) > 0 {
 		p.appendIncidents(ld, incidents, now)
 		for _, inc := range incidents {
-			st.count(&st.incidents, inc.rule.name, inc.tenant.label, 1)
+			st.count(&st.incidents, inc.Rule.Name, inc.Tenant.Label, 1)
 		}
 	}
 	p.record(ctx, &st)
@@ -189,29 +185,6 @@ func (p *mappingProcessor) normalizeAndMap(ds *dataset, lr plog.LogRecord, attrs
 		st.unmapped[ds.idx]++
 	}
 	return eventType, logType, true
-}
-
-// appendIncidents renders the incidents into one ResourceLogs per tenant, with the resource of the
-// record that completed them (o365.dataset = incident_candidates).
-func (p *mappingProcessor) appendIncidents(ld plog.Logs, incidents []*incident, now time.Time) {
-	out := plog.NewLogs()
-	byTenant := map[*tenantState]plog.LogRecordSlice{}
-	observed := pcommon.NewTimestampFromTime(now)
-	for _, inc := range incidents {
-		lrs, ok := byTenant[inc.tenant]
-		if !ok {
-			rl := out.ResourceLogs().AppendEmpty()
-			inc.resource.CopyTo(rl.Resource())
-			rl.Resource().Attributes().PutStr(a.Dataset, a.DatasetIncidentCandidates)
-			sl := rl.ScopeLogs().AppendEmpty()
-			sl.Scope().SetName(metadata.ScopeName)
-			sl.Scope().SetVersion(p.version)
-			lrs = sl.LogRecords()
-			byTenant[inc.tenant] = lrs
-		}
-		p.writeIncident(inc, lrs.AppendEmpty(), observed)
-	}
-	out.ResourceLogs().MoveAndAppendTo(ld.ResourceLogs())
 }
 
 func (st *batchStats) count(m *map[[2]string]int64, k1, k2 string, n int64) {

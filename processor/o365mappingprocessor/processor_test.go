@@ -96,52 +96,6 @@ func TestRuleFileErrors(t *testing.T) {
 	}
 }
 
-func TestConditions(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "c.yml")
-	require.NoError(t, os.WriteFile(p, []byte(`version: 1
-rules:
-  - name: r
-    severity: low
-    type: threshold
-    window: 1m
-    where:
-      s: x
-      i: [1, 2]
-      b: true
-      missing: { not_in: [x] }
-      pre: { prefix: "ab" }
-      re: { matches: "^c+$" }
-      list: y
-      ex: { exists: true }
-      absent: { exists: false }
-      f: 1.5
-      ne: { not_equals: 3 }
-`), 0o600))
-	rules, err := loadRules(p)
-	require.NoError(t, err)
-	m := func(edit func(map[string]any)) bool {
-		raw := map[string]any{"s": "x", "i": int64(2), "b": true, "pre": "abc", "re": "ccc", "list": []any{"x", "y"}, "ex": "", "f": 1.5, "ne": int64(4)}
-		edit(raw)
-		attrs := plog.NewLogRecord().Attributes()
-		require.NoError(t, attrs.FromRaw(raw))
-		return rules[0].match.matches(attrs)
-	}
-	assert.True(t, m(func(map[string]any) {}))
-	assert.False(t, m(func(r map[string]any) { r["s"] = "y" }))
-	assert.True(t, m(func(r map[string]any) { r["i"] = "1" })) // a string attribute equal to the literal's text
-	assert.False(t, m(func(r map[string]any) { r["i"] = int64(3) }))
-	assert.False(t, m(func(r map[string]any) { r["b"] = false }))
-	assert.False(t, m(func(r map[string]any) { r["missing"] = "x" }))
-	assert.False(t, m(func(r map[string]any) { r["pre"] = "xab" }))
-	assert.False(t, m(func(r map[string]any) { r["re"] = "cd" }))
-	assert.False(t, m(func(r map[string]any) { r["list"] = []any{"x"} }))
-	assert.False(t, m(func(r map[string]any) { delete(r, "ex") }))
-	assert.False(t, m(func(r map[string]any) { r["absent"] = 1 }))
-	assert.False(t, m(func(r map[string]any) { r["f"] = 2.5 }))
-	assert.False(t, m(func(r map[string]any) { r["ne"] = int64(3) }))
-	assert.True(t, m(func(r map[string]any) { delete(r, "ne") }))
-}
-
 // TestTelemetry checks every counter and the state gauge.
 func TestTelemetry(t *testing.T) {
 	p, sink, tel := newTestProcessor(t, defaultConfig())
@@ -208,27 +162,6 @@ func TestStateCap(t *testing.T) {
 	ev, err := tel.GetMetric("otelcol_o365_mapping_correlation_state_evictions")
 	require.NoError(t, err)
 	assert.Positive(t, ev.Data.(metricdata.Sum[int64]).DataPoints[0].Value)
-}
-
-// TestStateExpires drops groups once the tenant's clock is past their window.
-func TestStateExpires(t *testing.T) {
-	rules, err := loadRules("")
-	require.NoError(t, err)
-	e := newEngine(rules, 1000)
-	clock := t0
-	e.now = func() time.Time { return clock }
-	ts := e.tenant("t", "t")
-	attrs := plog.NewLogRecord().Attributes()
-	require.NoError(t, attrs.FromRaw(map[string]any{a.EventType: "signin.failure", a.SignInErrorCode: int64(50126),
-		a.UserName: "u", a.ClientAddress: "ip"}))
-	rec := record{attrs: attrs, eventType: "signin.failure", logType: a.LogTypeSignIn, id: "1", t: t0}
-	e.observe(ts, &rec, clock, nil, make([]int, len(rules)))
-	assert.Equal(t, 4, ts.entries) // brute force and spray: a group and an event each
-	// Much later: the next record's time moves the tenant's clock; the sweep drops the old groups.
-	clock = t0.Add(3 * time.Hour)
-	rec2 := record{attrs: attrs, eventType: "signin.failure", logType: a.LogTypeSignIn, id: "2", t: clock}
-	e.observe(ts, &rec2, clock, nil, make([]int, len(rules)))
-	assert.Equal(t, 4, ts.entries) // only the new record's
 }
 
 func TestKeepRawFalseAndPseudonymize(t *testing.T) {

@@ -305,6 +305,12 @@ func TestRulePrivilegedRoleWithoutMFA(t *testing.T) {
 				return []batch{roles(ra), {dataset: a.DatasetRoleAssignments, objects: []string{ra}, changes: map[int]string{0: a.ChangeRemoved}},
 					mfa(mfaRegistration(t, "u1", false))}
 			}},
+		{name: "role removed as the receiver reports it (id only) does not fire", want: 0,
+			batches: func(t *testing.T) []batch {
+				ra := roleAssignment(t, "assign-1", "u1", globalAdmin, "Global Administrator")
+				return []batch{roles(ra), {dataset: a.DatasetRoleAssignments, objects: []string{`{"id":"assign-1"}`}, changes: map[int]string{0: a.ChangeRemoved}},
+					mfa(mfaRegistration(t, "u1", false))}
+			}},
 		{name: "user registered since does not fire", want: 0,
 			batches: func(t *testing.T) []batch {
 				return []batch{mfa(mfaRegistration(t, "u1", false)), mfa(mfaRegistration(t, "u1", true)),
