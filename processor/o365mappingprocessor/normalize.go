@@ -336,15 +336,15 @@ func (l *strList) addUnique(m pcommon.Map, k, v string) {
 	l.add(m, k, v)
 }
 
-// maps calls f for each map item of a list value, at most maxListItems times.
-func maps(v pcommon.Value, f func(pcommon.Map)) {
+// maps calls f for each map item of a list value, at most maxListItems times (f reports false for an
+// item it skips, which does not count).
+func maps(v pcommon.Value, f func(pcommon.Map) bool) {
 	list, ok := sliceOf(v)
 	if !ok {
 		return
 	}
 	for i, n := 0, 0; i < list.Len() && n < maxListItems; i++ {
-		if m, ok := mapOf(list.At(i)); ok {
-			f(m)
+		if m, ok := mapOf(list.At(i)); ok && f(m) {
 			n++
 		}
 	}

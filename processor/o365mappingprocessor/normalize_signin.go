@@ -273,12 +273,17 @@ func normalizeSignIn(n *normalizer, lr plog.LogRecord, body pcommon.Map) (string
 	return typ, nil
 }
 
-// writeConditionalAccess writes the applied conditional access policies of a sign-in: their names and
-// results (aligned) and the names of those whose result is failure.
+// writeConditionalAccess writes the conditional access policies that applied to a sign-in (Graph lists
+// every policy of the tenant, most of them notApplied or notEnabled: noise, and a cost per sign-in):
+// their names and results (aligned) and the names of those whose result is failure.
 func writeConditionalAccess(attrs pcommon.Map, v pcommon.Value) {
 	var names, results pcommon.Slice
 	var failed strList
-	maps(v, func(m pcommon.Map) {
+	maps(v, func(m pcommon.Map) bool {
+		result := str(get(m, "result"))
+		if result == "notApplied" || result == "notEnabled" {
+			return false
+		}
 		if names == (pcommon.Slice{}) {
 			names, results = attrs.PutEmptySlice(a.SignInCAPolicies), attrs.PutEmptySlice(a.SignInCAResults)
 		}
@@ -286,12 +291,12 @@ func writeConditionalAccess(attrs pcommon.Map, v pcommon.Value) {
 		if name == "" {
 			name = str(get(m, "id"))
 		}
-		result := str(get(m, "result"))
 		names.AppendEmpty().SetStr(name)
 		results.AppendEmpty().SetStr(result)
 		if result == "failure" {
 			failed.add(attrs, a.SignInCAFailedPolicies, name)
 		}
+		return true
 	})
 }
 
@@ -299,7 +304,7 @@ func writeConditionalAccess(attrs pcommon.Map, v pcommon.Value) {
 // MFA) and outcome, aligned.
 func writeAuthenticationDetails(attrs pcommon.Map, v pcommon.Value) {
 	var methods, steps, succeeded pcommon.Slice
-	maps(v, func(m pcommon.Map) {
+	maps(v, func(m pcommon.Map) bool {
 		if methods == (pcommon.Slice{}) {
 			methods, steps = attrs.PutEmptySlice(a.SignInAuthMethods), attrs.PutEmptySlice(a.SignInAuthSteps)
 			succeeded = attrs.PutEmptySlice(a.SignInAuthSucceeded)
@@ -308,5 +313,6 @@ func writeAuthenticationDetails(attrs pcommon.Map, v pcommon.Value) {
 		steps.AppendEmpty().SetStr(str(get(m, "authenticationStepRequirement")))
 		ok, _ := boolean(get(m, "succeeded"))
 		succeeded.AppendEmpty().SetBool(ok)
+		return true
 	})
 }
