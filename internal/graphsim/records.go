@@ -1,7 +1,9 @@
 package graphsim
 
 import (
+	"encoding/json"
 	"fmt"
+	"math"
 	"strings"
 	"sync"
 	"time"
@@ -26,6 +28,18 @@ type simUser struct {
 	id, upn, displayName string
 	given, surname, job  string
 	home                 int // index into places
+	// Background behaviour (see userPlace): a corporate and a personal device, the personal device's
+	// own address, and for a few users a second city they commute to by plane.
+	devices    [2]simDevice
+	personalIP string
+	away       int // index into places; -1: the user does not travel
+	phase      time.Duration
+}
+
+// simDevice is one of a user's devices as sign-ins describe it.
+type simDevice struct {
+	id, name, os, browser, trust string
+	compliant, managed           bool
 }
 
 var jobTitles = []string{"Retail Manager", "Marketing Director", "Developer", "IT Admin", "Sales Representative",
@@ -47,6 +61,22 @@ var places = []place{
 	{"Sao Paulo", "Sao Paulo", "BR", -23.5505, -46.6333},
 	{"Lagos", "Lagos", "NG", 6.5244, 3.3792},
 	{"Mumbai", "Maharashtra", "IN", 19.0760, 72.8777},
+}
+
+// nearby[p] is a city within a few hundred kilometres of places[p]: where a mobile network's addresses
+// geolocate for a user at p (IP geolocation of mobile carriers is that coarse). Closer than any rule's
+// travel threshold.
+var nearby = []place{
+	{"Portland", "Oregon", "US", 45.5152, -122.6784},
+	{"Philadelphia", "Pennsylvania", "US", 39.9526, -75.1652},
+	{"Birmingham", "England", "GB", 52.4862, -1.8904},
+	{"Hamburg", "Hamburg", "DE", 53.5511, 9.9937},
+	{"Lyon", "Auvergne-Rhone-Alpes", "FR", 45.7640, 4.8357},
+	{"Canberra", "Australian Capital Territory", "AU", -35.2809, 149.1300},
+	{"Osaka", "Osaka", "JP", 34.6937, 135.5023},
+	{"Rio de Janeiro", "Rio de Janeiro", "BR", -22.9068, -43.1729},
+	{"Ibadan", "Oyo", "NG", 7.3775, 3.9470},
+	{"Pune", "Maharashtra", "IN", 18.5204, 73.8567},
 }
 
 type simApp struct{ id, name, resourceID, resourceName string }
@@ -122,8 +152,75 @@ func newTenantData(t Tenant, seed uint64) *tenantData {
 			home:        int((h >> 16) % uint64(len(places))),
 		})
 		td.userIndex[td.users[u].id] = u
+		td.users[u].background(seed, u)
 	}
 	return td
+}
+
+// Background behaviour: every user signs in from home — from the office's address on the corporate
+// device, from their own mobile one (which geolocates to a nearby city) on the phone — and one user in 25 spends half of every four days in
+// another city, flying there and back at a plane's speed, during which they do not sign in. So the
+// simulator's ordinary traffic holds no impossible trip, no spray (an office address sees only its own
+// staff) and no brute force; the scenarios (scenarios.go) add those.
+const (
+	travelPeriod = 96 * time.Hour
+	planeKmh     = 800.0
+	// travellerOneIn users travel.
+	travellerOneIn = 25
+)
+
+func (u *simUser) background(seed uint64, n int) {
+	h := mix(seed^0xde71ce, uint64(n))
+	corp := devices[h%uint64(len(devices)-2)] // a desktop OS
+	own := devices[uint64(len(devices)-2)+(h>>8)%2]
+	u.devices[0] = simDevice{id: guid(seed^0xdec0, uint64(2*n)), name: fmt.Sprintf("CORP-%05d", n), os: corp.os, browser: corp.browser,
+		trust: "Azure AD joined", compliant: true, managed: true}
+	u.devices[1] = simDevice{id: guid(seed^0xdec0, uint64(2*n+1)), name: u.given + "'s phone", os: own.os, browser: own.browser,
+		trust: "Azure AD registered"}
+	u.personalIP = fmt.Sprintf("%d.%d.%d.%d", 70+(h>>16)%60, (h>>24)%256, (h>>32)%256, 1+(h>>40)%254)
+	u.away = -1
+	if (h>>48)%travellerOneIn == 0 {
+		u.away = int((uint64(u.home) + 1 + (h>>52)%uint64(len(places)-1)) % uint64(len(places)))
+		u.phase = time.Duration((h >> 8) % uint64(travelPeriod))
+	}
+}
+
+// officeIP is the egress address of the office in place p.
+func officeIP(seed uint64, p int) string {
+	h := mix(seed^0x0ff1ce, uint64(p))
+	return fmt.Sprintf("%d.%d.%d.%d", 20+(h>>8)%50, (h>>16)%256, (h>>24)%256, 1+(h>>32)%254)
+}
+
+// flightTime is how long the user's flight between home and the other city takes, with a margin.
+func (u *simUser) flightTime() time.Duration {
+	a, b := places[u.home], places[u.away]
+	return time.Duration(haversineKm(a.lat, a.lon, b.lat, b.lon)/planeKmh*float64(time.Hour)) + 2*time.Hour
+}
+
+// userPlace is where the user is at t (ok false: on a plane).
+func (u *simUser) userPlace(t time.Time) (place int, ok bool) {
+	if u.away < 0 {
+		return u.home, true
+	}
+	pos := time.Duration((t.UnixNano() + int64(u.phase)) % int64(travelPeriod))
+	if pos < 0 {
+		pos += travelPeriod
+	}
+	f, half := u.flightTime(), travelPeriod/2
+	switch {
+	case pos < half-f:
+		return u.home, true
+	case pos < half, pos >= travelPeriod-f:
+		return 0, false
+	}
+	return u.away, true
+}
+
+func haversineKm(lat1, lon1, lat2, lon2 float64) float64 {
+	rad := math.Pi / 180
+	dLat, dLon := (lat2-lat1)*rad, (lon2-lon1)*rad
+	x := math.Sin(dLat/2)*math.Sin(dLat/2) + math.Cos(lat1*rad)*math.Cos(lat2*rad)*math.Sin(dLon/2)*math.Sin(dLon/2)
+	return 2 * 6371.0088 * math.Asin(math.Min(1, math.Sqrt(x)))
 }
 
 // signIn is the v1.0 microsoft.graph.signIn resource (only properties the v1.0 model defines).
@@ -193,12 +290,22 @@ type appliedCAPolicy struct {
 
 func buildSignIn(td *tenantData, seed uint64, i int64, at time.Time) signIn {
 	h := mix(seed, uint64(i)^0x5167)
-	u := td.users[h%uint64(len(td.users))]
+	n := h % uint64(len(td.users))
+	u := &td.users[n]
+	where, ok := u.userPlace(at)
+	for k := uint64(1); !ok && k < uint64(len(td.users)); k++ { // on a plane: someone else signs in
+		u = &td.users[(n+k)%uint64(len(td.users))]
+		where, ok = u.userPlace(at)
+	}
 	app := apps[(h>>8)%uint64(len(apps))]
-	dev := devices[(h>>12)%uint64(len(devices))]
-	loc := places[u.home]
-	if (h>>16)%50 == 0 { // an occasional sign-in from elsewhere
-		loc = places[(h>>20)%uint64(len(places))]
+	dev := u.devices[(h>>12)%3/2] // the corporate device two times in three
+	ip := u.personalIP
+	if dev.managed && where == u.home {
+		ip = officeIP(seed, u.home)
+	}
+	loc := places[where]
+	if !dev.managed {
+		loc = nearby[where] // the phone's mobile address
 	}
 	s := signIn{
 		ID:                      guid(seed, uint64(i)),
@@ -208,7 +315,7 @@ func buildSignIn(td *tenantData, seed uint64, i int64, at time.Time) signIn {
 		UserID:                  u.id,
 		AppID:                   app.id,
 		AppDisplayName:          app.name,
-		IPAddress:               fmt.Sprintf("%d.%d.%d.%d", 20+(h>>24)%180, (h>>32)%256, (h>>40)%256, 1+(h>>48)%254),
+		IPAddress:               ip,
 		ClientAppUsed:           "Browser",
 		CorrelationID:           guid(seed^0xc0, uint64(i)),
 		ConditionalAccessStatus: "success",
@@ -222,7 +329,8 @@ func buildSignIn(td *tenantData, seed uint64, i int64, at time.Time) signIn {
 		ResourceDisplayName:     app.resourceName,
 		ResourceID:              app.resourceID,
 		Status:                  signInStatus{},
-		DeviceDetail:            deviceDetail{OperatingSystem: dev.os, Browser: dev.browser},
+		DeviceDetail: deviceDetail{DeviceID: dev.id, DisplayName: dev.name, OperatingSystem: dev.os, Browser: dev.browser,
+			IsCompliant: dev.compliant, IsManaged: dev.managed, TrustType: dev.trust},
 		Location: signInLocation{City: loc.city, State: loc.state, CountryOrRegion: loc.country,
 			GeoCoordinates: geoCoordinates{Latitude: loc.lat, Longitude: loc.lon}},
 	}
@@ -340,6 +448,14 @@ func buildDirectoryAudit(td *tenantData, seed uint64, i int64, at time.Time) dir
 	if (h>>56)%20 == 0 {
 		d.Result = "failure"
 		d.ResultReason = "Microsoft.Online.Workflows.ObjectAlreadyExistsException"
+	}
+	if act.target == "Policy" { // an edit of one of the tenant's policies that keeps its state
+		t := caTemplates[(h>>20)%uint64(len(caPolicies))]
+		name := t.name
+		state, _ := json.Marshal(map[string]any{"id": t.id, "displayName": t.name, "state": t.state})
+		d.TargetResources = []targetResource{{ID: t.id, DisplayName: &name, Type: "Policy", ModifiedProperties: []modifiedProperty{
+			{DisplayName: "ConditionalAccessPolicy", OldValue: string(state), NewValue: string(state)}}}}
+		return d
 	}
 	name := target.displayName
 	upn := target.upn

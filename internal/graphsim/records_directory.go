@@ -191,6 +191,15 @@ func activeRolePairs(td *tenantData, count int) []rolePair {
 	return pickRolePairs(td, count, roleDefinitions, 0x7a55, []rolePair{{0, 0}, {0, 1}})
 }
 
+// breakGlassUser is the pool index of the tenant's break-glass account: a Global Administrator the MFA
+// policy exempts, without MFA.
+const breakGlassUser = 1
+
+// eligibleRolePairs are the generated PIM eligibilities of the tenant (count of them).
+func eligibleRolePairs(td *tenantData, count int) []rolePair {
+	return pickRolePairs(td, count, privilegedRoles(), 0xe119, nil)
+}
+
 func genRoleAssignments(td *tenantData, count int) []snapItem {
 	out := make([]snapItem, 0, count)
 	for _, p := range activeRolePairs(td, count) {
@@ -234,7 +243,7 @@ type expirationPattern struct {
 func genRoleEligibilitySchedules(td *tenantData, count int) []snapItem {
 	roles := privilegedRoles()
 	out := make([]snapItem, 0, count)
-	for k, p := range pickRolePairs(td, count, roles, 0xe119, nil) {
+	for k, p := range eligibleRolePairs(td, count) {
 		rd, u := roles[p.role], td.users[p.user]
 		h := mix(td.seed^0xe11, uint64(k))
 		start := td.anchor.Add(-time.Duration(1+h%365*24) * time.Hour).Add(-time.Duration((h>>12)%3_600_000) * time.Millisecond)
@@ -370,13 +379,13 @@ var caTemplates = []caTemplate{
 		for _, rd := range privilegedRoles() {
 			p.Conditions.Users.IncludeRoles = append(p.Conditions.Users.IncludeRoles, rd.id)
 		}
-		p.Conditions.Users.ExcludeUsers = []string{td.users[1].id} // the break-glass account
+		p.Conditions.Users.ExcludeUsers = []string{td.users[breakGlassUser].id} // the break-glass account
 		p.GrantControls = grant("OR", "mfa")
 	}},
 	{caPolicies[1].id, caPolicies[1].name, "enabled", func(p *conditionalAccessPolicy, td *tenantData) {
 		p.Conditions.ClientAppTypes = []string{"exchangeActiveSync", "other"}
 		p.Conditions.Users.IncludeUsers = []string{"All"}
-		p.Conditions.Users.ExcludeUsers = []string{td.users[1].id}
+		p.Conditions.Users.ExcludeUsers = []string{td.users[breakGlassUser].id}
 		p.GrantControls = grant("OR", "block")
 	}},
 	{caPolicies[2].id, caPolicies[2].name, "enabledForReportingButNotEnforced", func(p *conditionalAccessPolicy, _ *tenantData) {
@@ -489,26 +498,25 @@ var mfaMethodSets = []struct {
 	{[]string{"windowsHelloForBusiness", "microsoftAuthenticatorPush", "mobilePhone"}, "push", "push"},
 }
 
-// mfaUnregisteredAdmin reports whether admin user u is one of the deterministic few without MFA: the
-// break-glass account (user 1) and about one admin in five.
-func mfaUnregisteredAdmin(td *tenantData, u int) bool {
-	return u == 1 || mix(td.seed^0x3fa, uint64(u))%5 == 0
-}
-
 // genUserRegistrationDetails: one item per user of the pool (count of them), consistent with the
 // generated role assignments.
 func genUserRegistrationDetails(td *tenantData, count int) []snapItem {
-	admins := map[int]bool{}
+	// Every holder of a role, active or eligible, has MFA but the break-glass account (user 1, which the
+	// MFA policy exempts); the privileged-user-without-MFA scenario (scenarios.go) adds another.
+	admins, eligible := map[int]bool{}, map[int]bool{}
 	for _, p := range activeRolePairs(td, td.cfg.Datasets["role_assignments"].Count) {
 		admins[p.user] = true
+	}
+	for _, p := range eligibleRolePairs(td, td.cfg.Datasets["role_eligibility_schedules"].Count) {
+		eligible[p.user] = true
 	}
 	out := make([]snapItem, 0, count)
 	for k := range min(count, len(td.users)) {
 		u := td.users[k]
 		h := mix(td.seed^0x3fa, uint64(k)^0xd37a)
 		registered := h%10 < 7
-		if admins[k] {
-			registered = !mfaUnregisteredAdmin(td, k)
+		if admins[k] || eligible[k] {
+			registered = k != breakGlassUser
 		}
 		d := userRegistrationDetails{
 			ID: u.id, UserPrincipalName: u.upn, UserDisplayName: u.displayName, UserType: "member", IsAdmin: admins[k],
