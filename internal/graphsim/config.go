@@ -115,6 +115,9 @@ type Tenant struct {
 	// security_alerts, risk_detections. Snapshots: role_assignments, role_eligibility_schedules,
 	// conditional_access_policies, mfa_coverage. A dataset left out is served empty.
 	Datasets map[string]DatasetSpec `yaml:"datasets"`
+	// Scenarios to inject into the tenant's data (scenarios.go): brute_force, password_spray,
+	// privileged_user_without_mfa, policy_report_only, impossible_travel.
+	Scenarios []string `yaml:"scenarios"`
 }
 
 // App is an app registration with its credentials and granted application permissions.
@@ -322,6 +325,9 @@ func (c *Config) validate() error {
 					errs = append(errs, fmt.Errorf("tenants[%d].apps[%d].certificate: %w", i, j, err))
 				}
 			}
+		}
+		if err := validateScenarios(t); err != nil {
+			errs = append(errs, fmt.Errorf("tenants[%d].scenarios: %w", i, err))
 		}
 		for name, spec := range t.Datasets {
 			def, ok := datasetsByName[name]

@@ -145,6 +145,12 @@ func Start(cfg Config) (*Server, error) {
 			s.streams[t.ID][def.name] = newStream(def, spec, mix(seed, hashString(def.name)), anchor, td)
 		}
 	}
+	for _, t := range cfg.Tenants {
+		if err := s.injectScenarios(t); err != nil {
+			ln.Close()
+			return nil, err
+		}
+	}
 	errorLog := cfg.ErrorLog
 	if errorLog == nil {
 		errorLog = log.New(io.Discard, "", 0)

@@ -13,7 +13,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/plog"
 
+	"github.com/otelcol-o365/otelcol-o365/internal/catalog"
 	"github.com/otelcol-o365/otelcol-o365/internal/graphsim"
 	"github.com/otelcol-o365/otelcol-o365/internal/graphsim/graphsimtest"
 	a "github.com/otelcol-o365/otelcol-o365/internal/o365attr"
@@ -205,4 +207,124 @@ func TestSimulatorAllDatasets(t *testing.T) {
 		}
 	}
 	t.Logf("records per source: %v; incident candidates per rule: %v", counts, rules)
+}
+
+// demoDay reads a day of the demo's licensed tenant (internal/graphsim/cmd/graphsim/demo.yaml: contoso,
+// every dataset) with the given scenarios, through the processor with the default rules, and returns the
+// incident candidates by rule.
+func demoDay(t *testing.T, scenarios ...string) map[string][]plog.LogRecord {
+	t.Helper()
+	demo, err := graphsim.LoadConfig("../../internal/graphsim/cmd/graphsim/demo.yaml")
+	require.NoError(t, err)
+	tenant := demo.Tenants[0]
+	require.Equal(t, "contoso", tenant.Name)
+	tenant.Apps = graphsimtest.Tenant(1, nil).Apps
+	tenant.Scenarios = scenarios
+	sim := graphsimtest.Start(t, graphsim.Config{Seed: demo.Seed, Anchor: simAnchor, Tenants: []graphsim.Tenant{tenant}})
+	c := graphsimtest.NewClient(t, sim, tenant.ID)
+	from, to := graphsim.FormatTime(simAnchor.Add(-24*time.Hour)), graphsim.FormatTime(simAnchor)
+	// Every source of every dataset, as the receiver reads them (catalog), snapshots first.
+	type source struct {
+		dataset string
+		src     catalog.Source
+		q       url.Values
+	}
+	var sources []source
+	for _, kind := range []catalog.Kind{catalog.Snapshot, catalog.EventStream} {
+		for _, ds := range catalog.All() {
+			if ds.Kind != kind {
+				continue
+			}
+			for _, src := range ds.Sources {
+				q := url.Values{}
+				for k, v := range src.Query {
+					q.Set(k, v)
+				}
+				if ds.TimeField != "" {
+					f := fmt.Sprintf("%s ge %s and %s le %s", ds.TimeField, from, ds.TimeField, to)
+					if src.Filter != "" {
+						f += " and " + src.Filter
+					}
+					q.Set("$filter", f)
+				}
+				if ds.OrderBy {
+					q.Set("$orderby", ds.TimeField+" asc")
+				}
+				sources = append(sources, source{ds.Name, src, q})
+			}
+		}
+	}
+	p, sink, _ := newTestProcessor(t, defaultConfig())
+	for _, src := range sources {
+		for _, pg := range c.Pages(t, src.src.APIVersion, src.src.Path, src.q) {
+			require.NoError(t, p.ConsumeLogs(context.Background(), receiverLogs(t, src.dataset, pg)))
+		}
+	}
+	out := map[string][]plog.LogRecord{}
+	for _, inc := range incidentsOf(sink.AllLogs()...) {
+		out[attrStr(inc, a.IncidentRule)] = append(out[attrStr(inc, a.IncidentRule)], inc)
+	}
+	return out
+}
+
+// backgroundIncidents bounds what a day of the simulator's ordinary traffic may raise: the break-glass
+// account, a Global Administrator without MFA, is the one true finding it holds.
+const backgroundIncidents = 1
+
+// TestSimulatorBackground: a day of the demo tenant without scenarios raises at most a handful of
+// incidents.
+func TestSimulatorBackground(t *testing.T) {
+	got := demoDay(t)
+	total := 0
+	for rule, incs := range got {
+		total += len(incs)
+		for _, inc := range incs {
+			t.Logf("%s: %s", rule, inc.Body().Str())
+		}
+	}
+	assert.LessOrEqual(t, total, backgroundIncidents, "%v", got)
+}
+
+// TestSimulatorScenarios: each scenario of the simulator, over a day of the demo tenant, raises exactly
+// its rule's incident, naming its entity, and nothing else beyond the background's.
+func TestSimulatorScenarios(t *testing.T) {
+	background := demoDay(t)
+	tests := []struct {
+		scenario, rule, entity, value string
+	}{
+		{"brute_force", "brute_force", a.UserName, "isabella.rossi@contoso.onmicrosoft.com"},
+		{"password_spray", "password_spray", a.ClientAddress, "203.0.113.66"},
+		{"privileged_user_without_mfa", "privileged_role_without_mfa", a.UserName, "omar.haddad@contoso.onmicrosoft.com"},
+		{"policy_report_only", "conditional_access_policy_disabled", a.PolicyID, "8f45d9e0-6c7b-4b7e-9b4c-2a6f0c1b7d11"},
+		{"impossible_travel", "impossible_travel", a.UserName, "kenji.watanabe@contoso.onmicrosoft.com"},
+	}
+	require.ElementsMatch(t, graphsim.ScenarioNames(), func() []string {
+		var names []string
+		for _, tt := range tests {
+			names = append(names, tt.scenario)
+		}
+		return names
+	}(), "every scenario is tested")
+	for _, tt := range tests {
+		t.Run(tt.scenario, func(t *testing.T) {
+			got := demoDay(t, tt.scenario)
+			for rule, incs := range got {
+				want := len(background[rule])
+				if rule == tt.rule {
+					want++
+				}
+				assert.Len(t, incs, want, "%s incidents", rule)
+			}
+			var named []string // the entity, or the context attribute that names it (user.name of a user.id group)
+			for _, inc := range got[tt.rule] {
+				named = append(named, attrStr(inc, tt.entity))
+				if ctx, ok := inc.Attributes().Get(a.IncidentContext); ok {
+					if v, ok := ctx.Map().Get(tt.entity); ok {
+						named = append(named, v.AsString())
+					}
+				}
+			}
+			assert.Contains(t, named, tt.value)
+		})
+	}
 }
