@@ -128,7 +128,7 @@ func (p *mappingProcessor) processLogs(ctx context.Context, ld plog.Logs) (plog.
 				if lr.ObservedTimestamp() != 0 {
 					rec.Observed = lr.ObservedTimestamp().AsTime()
 				}
-				incidents = ts.Observe(&rec, now, incidents)
+				incidents = ts.Observe(rec, now, incidents)
 			}
 		}
 		if ts != nil {

@@ -96,6 +96,11 @@ type Tenant struct {
 
 	evicted    int   // entries evicted since TakeStats
 	suppressed []int // incidents suppressed since TakeStats, by rule
+
+	// Reused by Observe: handing kinds (an interface) a fresh scope or record would allocate each per
+	// record.
+	sc  scope
+	rec Record
 }
 
 // size is the tenant's state in entries: the one measure the cap and the gauge use.
@@ -239,7 +244,9 @@ func (t *Tenant) removeGroup(g *group) {
 
 // Observe feeds one record to every rule that can concern it and appends the incidents it completes
 // (those not suppressed) to out.
-func (t *Tenant) Observe(rec *Record, now time.Time, out []*Incident) []*Incident {
+func (t *Tenant) Observe(record Record, now time.Time, out []*Incident) []*Incident {
+	t.rec = record
+	rec := &t.rec
 	limit := now.Add(maxFutureSkew)
 	if rec.Time.After(t.clock) {
 		t.clock = rec.Time
@@ -251,8 +258,9 @@ func (t *Tenant) Observe(rec *Record, now time.Time, out []*Incident) []*Inciden
 		if !r.gate.admits(rec.EventType, rec.LogType) {
 			continue
 		}
-		s := scope{t: t, r: r, limit: limit}
-		f := r.kind.observe(&s, rec)
+		s := &t.sc
+		s.t, s.r, s.limit, s.touched = t, r, limit, s.touched[:0]
+		f := r.kind.observe(s, rec)
 		for _, g := range s.touched {
 			t.account(g)
 		}
@@ -267,6 +275,7 @@ func (t *Tenant) Observe(rec *Record, now time.Time, out []*Incident) []*Inciden
 		out = append(out, inc)
 	}
 	t.enforceCap(now)
+	t.rec = Record{} // hold no batch past the call
 	return out
 }
 

@@ -70,11 +70,11 @@ func TestStateExpires(t *testing.T) {
 	require.NoError(t, attrs.FromRaw(map[string]any{a.EventType: "signin.failure", a.SignInErrorCode: int64(50126),
 		a.UserName: "u", a.ClientAddress: "ip"}))
 	t0 := time.Date(2024, 3, 13, 12, 0, 0, 0, time.UTC)
-	ts.Observe(&Record{Attrs: attrs, EventType: "signin.failure", LogType: a.LogTypeSignIn, ID: "1", Time: t0}, t0, nil)
+	ts.Observe(Record{Attrs: attrs, EventType: "signin.failure", LogType: a.LogTypeSignIn, ID: "1", Time: t0}, t0, nil)
 	assert.Equal(t, 4, ts.size()) // brute force and spray: a group and an event each
 	// Much later: the next record's time moves the tenant's clock; the sweep drops the old groups.
 	later := t0.Add(3 * time.Hour)
-	ts.Observe(&Record{Attrs: attrs, EventType: "signin.failure", LogType: a.LogTypeSignIn, ID: "2", Time: later}, later, nil)
+	ts.Observe(Record{Attrs: attrs, EventType: "signin.failure", LogType: a.LogTypeSignIn, ID: "2", Time: later}, later, nil)
 	assert.Equal(t, 4, ts.size()) // only the new record's
 	assert.Equal(t, map[string]int{"t": 4}, e.Entries())
 }

@@ -65,7 +65,7 @@ func TestRegistryTakesANewKind(t *testing.T) {
 	attrs := plog.NewLogRecord().Attributes()
 	attrs.PutStr("k", "v")
 	now := time.Date(2024, 3, 13, 12, 0, 0, 0, time.UTC)
-	got := ts.Observe(&Record{Attrs: attrs, ID: "1", Time: now}, now, nil)
+	got := ts.Observe(Record{Attrs: attrs, ID: "1", Time: now}, now, nil)
 	require.Len(t, got, 1)
 	assert.Equal(t, []string{"1"}, got[0].RecordIDs)
 	assert.Equal(t, 1, ts.size()) // the group, its state empty
