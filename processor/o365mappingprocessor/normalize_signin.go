@@ -225,7 +225,9 @@ func normalizeSignIn(n *normalizer, lr plog.LogRecord, body pcommon.Map) (string
 	putStr(attrs, a.SignInResourceID, s.resourceID)
 	if s.hasDevice {
 		putStr(attrs, a.DeviceID, s.deviceID)
-		putStr(attrs, a.DeviceName, s.deviceName)
+		if n.pseudo == nil { // device names are often the user's ("Megan's iPhone")
+			putStr(attrs, a.DeviceName, s.deviceName)
+		}
 		if s.hasCompliant {
 			attrs.PutBool(a.DeviceCompliant, s.compliant)
 		}

@@ -210,7 +210,7 @@ func normalizeRoleAssignment(n *normalizer, lr plog.LogRecord, body pcommon.Map)
 }
 
 // normalizeConditionalAccessPolicy reads a conditionalAccessPolicy.
-func normalizeConditionalAccessPolicy(_ *normalizer, lr plog.LogRecord, body pcommon.Map) (string, *normError) {
+func normalizeConditionalAccessPolicy(n *normalizer, lr plog.LogRecord, body pcommon.Map) (string, *normError) {
 	var id, name, state, grantOperator string
 	var grant, conditions, session pcommon.Value
 	body.Range(func(k string, v pcommon.Value) bool {
@@ -249,14 +249,15 @@ func normalizeConditionalAccessPolicy(_ *normalizer, lr plog.LogRecord, body pco
 	putStr(attrs, a.PolicyState, state)
 	putStrings(attrs, a.PolicyGrantControls, grant)
 	putStr(attrs, a.PolicyGrantOperator, grantOperator)
-	writePolicyConditions(attrs, conditions)
+	writePolicyConditions(n, attrs, conditions)
 	writeSessionControls(attrs, session)
 	return typ, nil
 }
 
 // writePolicyConditions summarizes a policy's conditions: the users (users, groups and roles),
-// applications and locations it includes and excludes, at most maxListItems each.
-func writePolicyConditions(attrs pcommon.Map, v pcommon.Value) {
+// applications and locations it includes and excludes, at most maxListItems each. User object ids are
+// pseudonymized like every user identifier; keywords (All, None, GuestsOrExternalUsers) are not ids.
+func writePolicyConditions(n *normalizer, attrs pcommon.Map, v pcommon.Value) {
 	c, ok := mapOf(v)
 	if !ok {
 		return
@@ -270,7 +271,11 @@ func writePolicyConditions(attrs pcommon.Map, v pcommon.Value) {
 		for _, f := range fields {
 			if s, ok := sliceOf(get(m, f)); ok {
 				for i := 0; i < s.Len(); i++ {
-					l.addUnique(attrs, key, str(s.At(i)))
+					v := str(s.At(i))
+					if (f == "includeUsers" || f == "excludeUsers") && !policyUserKeywords[v] {
+						v = n.user(v)
+					}
+					l.addUnique(attrs, key, v)
 				}
 			}
 		}
@@ -282,6 +287,9 @@ func writePolicyConditions(attrs pcommon.Map, v pcommon.Value) {
 	lists("locations", a.PolicyLocationsInclude, "includeLocations")
 	lists("locations", a.PolicyLocationsExclude, "excludeLocations")
 }
+
+// policyUserKeywords are the values of includeUsers / excludeUsers that are not user ids.
+var policyUserKeywords = map[string]bool{"All": true, "None": true, "GuestsOrExternalUsers": true}
 
 // writeSessionControls lists the session controls a policy sets (those not null or false), sorted.
 func writeSessionControls(attrs pcommon.Map, v pcommon.Value) {

@@ -237,3 +237,38 @@ func TestConcurrentConsume(t *testing.T) {
 	}
 	assert.Len(t, incidentsOf(sink.AllLogs()...), workers)
 }
+
+// TestPseudonymizeNewAttributes: user ids in conditional access conditions are pseudonymized, and the
+// free text that may name people (device names, audit values and details) is not written.
+func TestPseudonymizeNewAttributes(t *testing.T) {
+	cfg := defaultConfig()
+	cfg.Pseudonymize = configoptional.Some(PseudonymizeConfig{Key: "0123456789abcdef0123"})
+	p, sink, _ := newTestProcessor(t, cfg)
+	const userID = "db38e1f1-2b55-4b1d-9bc5-7a0c0a7b6d0d"
+	policy := edit(t, sample(t, "conditional_access_policy"), map[string]any{"conditions.users.includeUsers": []any{"All"},
+		"conditions.users.excludeUsers": []any{userID}})
+	signin := edit(t, sample(t, "signin"), map[string]any{"deviceDetail.displayName": "Megan's iPhone"})
+	for ds, obj := range map[string]string{a.DatasetConditionalAccessPolicies: policy, a.DatasetSignIns: signin,
+		a.DatasetDirectoryAudits: sample(t, "directory_audit")} {
+		require.NoError(t, p.ConsumeLogs(context.Background(), batch{dataset: ds, objects: []string{obj}}.logs(t)))
+	}
+	pseudo := newPseudonymizer([]byte("0123456789abcdef0123")).hash(userID)
+	for _, ld := range sink.AllLogs() {
+		for _, lr := range allRecords(ld) {
+			attrs := lr.Attributes().AsRaw()
+			switch lr.EventName() {
+			case a.EventConditionalAccessPolicy:
+				assert.Contains(t, attrs[a.PolicyUsersInclude], "All", "keywords stay")
+				assert.Contains(t, attrs[a.PolicyUsersExclude], pseudo)
+				assert.NotContains(t, attrs[a.PolicyUsersExclude], userID)
+			case a.EventSignIn:
+				assert.NotContains(t, attrs, a.DeviceName)
+			case a.EventDirectoryAudit:
+				assert.Contains(t, attrs, a.AuditModifiedProperties)
+				assert.NotContains(t, attrs, a.AuditOldValues)
+				assert.NotContains(t, attrs, a.AuditNewValues)
+				assert.NotContains(t, attrs, a.AuditAdditionalDetails)
+			}
+		}
+	}
+}
