@@ -150,10 +150,13 @@ func (t *task) deliver(ctx context.Context, logs plog.Logs, n int) error {
 					zap.Int("records", n), zap.Int("attempts", attempt), zap.Duration("refused_for", time.Since(began).Round(time.Millisecond)))
 			}
 			return nil
-		case consumererror.IsPermanent(err):
+		case allPermanent(err):
 			t.r.tb.O365RecordsDropped.Add(ctx, int64(n), t.attrs)
 			t.logger.Error("The next consumer rejected records permanently; they are dropped", zap.Int("records", n), zap.Error(err))
 			return nil
+		}
+		if consumererror.IsPermanent(err) { // some pipelines rejected it, others will take it later
+			t.r.tb.O365RecordsRedelivered.Add(ctx, int64(n), t.attrs)
 		}
 		wait := bo.NextBackOff()
 		if attempt == 1 { // once per page: a long refusal does not flood the log

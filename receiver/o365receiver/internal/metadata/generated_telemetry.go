@@ -36,6 +36,7 @@ type TelemetryBuilder struct {
 	O365RecordsDuplicate     metric.Int64Counter
 	O365RecordsEmitted       metric.Int64Counter
 	O365RecordsLateness      metric.Float64Histogram
+	O365RecordsRedelivered   metric.Int64Counter
 	O365RequestsThrottled    metric.Int64Counter
 	O365WatermarkLag         metric.Float64ObservableGauge
 }
@@ -156,6 +157,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		metric.WithDescription("How late records arrived - for each record new to its stream but older than the position the poll began at, that position minus the record's time (a lower bound of its delay in Graph). Compare with the dataset's `lookback`. [Development]"),
 		metric.WithUnit("s"),
 		metric.WithExplicitBucketBoundaries([]float64{1, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400, 172800}...),
+	)
+	errs = errors.Join(errs, err)
+	builder.O365RecordsRedelivered, err = builder.meter.Int64Counter(
+		"otelcol_o365_records_redelivered",
+		metric.WithDescription("Records handed to the next consumer again because its pipelines disagreed (one rejected them permanently, another asked for a retry); pipelines that had accepted them receive them twice. [Development]"),
+		metric.WithUnit("{record}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.O365RequestsThrottled, err = builder.meter.Int64Counter(

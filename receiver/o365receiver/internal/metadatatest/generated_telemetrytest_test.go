@@ -35,6 +35,7 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.O365RecordsDuplicate.Add(context.Background(), 1)
 	tb.O365RecordsEmitted.Add(context.Background(), 1)
 	tb.O365RecordsLateness.Record(context.Background(), 1)
+	tb.O365RecordsRedelivered.Add(context.Background(), 1)
 	tb.O365RequestsThrottled.Add(context.Background(), 1)
 	AssertEqualO365BackfillProgress(t, testTel,
 		[]metricdata.DataPoint[float64]{{Value: 1}},
@@ -59,6 +60,9 @@ func TestSetupTelemetry(t *testing.T) {
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualO365RecordsLateness(t, testTel,
 		[]metricdata.HistogramDataPoint[float64]{{}}, metricdatatest.IgnoreValue(),
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualO365RecordsRedelivered(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualO365RequestsThrottled(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
