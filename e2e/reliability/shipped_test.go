@@ -28,7 +28,7 @@ import (
 // shippedConfigPath is the configuration `make run` uses and the README tells users to start from.
 const shippedConfigPath = "../../collector-config.yaml"
 
-// Scenario 1, crash, with the shipped pipelines. The same kills as TestCrashKill9, but the collector runs
+// Scenario 1c, crash, with the shipped pipelines. The same kills as TestCrashKill9, but the collector runs
 // collector-config.yaml as shipped — its extensions, receiver settings, processors, exporters and
 // pipelines — with only endpoints, paths and the tenant replaced to point it at the simulator and the
 // test's directory (shippedCrashConfig). The test breaks when the shipped file regresses: a processor
@@ -135,7 +135,7 @@ func TestCrashKill9ShippedConfig(t *testing.T) {
 		gone := o.missingAtEnd(t, want)
 		t.Logf("%s: %d records delivered for %d ids, %d lost, %d duplicated (%d kills caused duplicates), %d outside the page in flight at a kill, %d torn objects, %d ids gone from the file at the end (%d truncations)",
 			o.name, o.led.deliveries(), records, res.lost, res.duplicated, k.killsWithDuplicates, k.violations, o.torn, gone, o.truncations)
-		report(t, row{Scenario: "1 crash, shipped collector-config.yaml pipelines (" + o.name + ")", Runs: killed + 1, Lost: res.lost,
+		report(t, row{Scenario: "1c crash, shipped collector-config.yaml pipelines (" + o.name + ")", Runs: killed + 1, Lost: res.lost,
 			Duplicated: res.duplicated, Violations: k.violations + gone,
 			Note: fmt.Sprintf("%d sign-ins, %d kills, %d caused duplicates (<= %d each); %d ids gone from the file at the end; %d torn objects; o365_export documents count %d; %s",
 				records, killed, k.killsWithDuplicates, pageSize, gone, o.torn, exported, took.Round(time.Second))})
