@@ -28,23 +28,25 @@ import (
 // shippedConfigPath is the configuration `make run` uses and the README tells users to start from.
 const shippedConfigPath = "../../collector-config.yaml"
 
-// Scenario 1c, crash, with the shipped pipelines. The same kills as TestCrashKill9, but the collector runs
-// collector-config.yaml as shipped — its extensions, receiver settings, processors, exporters and
-// pipelines — with only endpoints, paths and the tenant replaced to point it at the simulator and the
-// test's directory (shippedCrashConfig). The test breaks when the shipped file regresses: a processor
-// that acknowledges before the exporters wrote (`batch`), a file exporter that truncates its file at
-// start or buffers what it acknowledged, an exporter whose acceptance is not durable.
+// Scenario 1c, crash, with the shipped pipelines. Like TestCrashKill9, a backfill is killed with SIGKILL
+// 20 times and restarted on the same storage, but the collector runs collector-config.yaml as shipped —
+// its extensions, receiver settings, processors, exporters and pipelines — with only endpoints, paths and
+// the tenant replaced to point it at the simulator and the test's directory (shippedCrashConfig). The
+// test breaks when the shipped file regresses: a processor that acknowledges before the exporters wrote
+// (`batch`), a file exporter that truncates its file at start. Each run is killed after a random share of
+// what is left for it, so that all 20 kills fall inside the backfill.
 //
 // Method: deliveries are observed in the exporters' own output, the files of the shipped `file`
 // exporters, read after each kill: the bytes a run added are that run's deliveries (a file that a run
 // truncated counts from its start, so what the truncation destroyed still counts as delivered here,
 // and is reported apart as "gone from the file"). A kill may tear the object being written: a torn
 // object is skipped and counted (at most one per kill). The o365_export documents written at the last,
-// clean stop must count every record exactly once.
+// clean stop are summed and reported; they are not asserted, since that exporter counts in memory
+// (docs/reliability.md).
 //
 // What is checked: no id lost in any file; every duplicate is a record of the last object a killed run
 // wrote (the page in flight at the kill), hence duplicates <= kills × page size; the files hold every id
-// at the end; the export documents count each record once.
+// at the end.
 func TestCrashKill9ShippedConfig(t *testing.T) {
 	const pageSize = 1000 // the receiver's default page_size; the shipped file does not change it
 	records, kills := pick(20_000, 100_000), 20
