@@ -51,6 +51,8 @@ type sqlStorage struct {
 
 	mu sync.RWMutex
 	db *sql.DB // nil before Start and after Shutdown
+	// releaseLiveness drops this replica's liveness lock (SQLite; nil otherwise).
+	releaseLiveness func()
 }
 
 func newExtension(set extension.Settings, cfg *Config) (*sqlStorage, error) {
@@ -187,6 +189,16 @@ func (e *sqlStorage) Start(ctx context.Context, _ component.Host) error {
 	e.mu.Lock()
 	e.db = db
 	e.mu.Unlock()
+	if e.cfg.Driver == driverSQLite {
+		release, err := holdLiveness(livenessDir(e.cfg.Path), e.replicaID)
+		if err != nil {
+			return errors.Join(fmt.Errorf("sql_storage: %w", err), e.Shutdown(ctx))
+		}
+		e.releaseLiveness = release
+		if err := e.reapDeadOwners(ctx); err != nil {
+			e.logger.Warn("Could not free the leases of replicas that are no longer running; they expire after `lease.ttl`", zap.Error(e.redact.error(err)))
+		}
+	}
 	e.logger.Info("SQL storage ready",
 		zap.String("database", e.target), zap.String("table_prefix", e.cfg.TablePrefix),
 		zap.Int64("schema_version", schemaVersion), zap.Int64("previous_schema_version", from),
@@ -227,7 +239,12 @@ func (e *sqlStorage) Shutdown(context.Context) error {
 	e.mu.Lock()
 	db := e.db
 	e.db = nil
+	release := e.releaseLiveness
+	e.releaseLiveness = nil
 	e.mu.Unlock()
+	if release != nil {
+		release()
+	}
 	e.tb.Shutdown()
 	if db == nil {
 		return nil

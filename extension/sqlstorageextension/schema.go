@@ -79,6 +79,7 @@ var schemaVersion = int64(len(migrations))
 type queries struct {
 	get, set, del, walk              string
 	leaseAcquire, leaseHolder        string
+	leaseOwners, leaseExpireOwner    string
 	leaseRelease, leaseCheck         string
 	leaseList                        string
 	schemaTable, schemaGet, schemaUp string
@@ -113,9 +114,12 @@ func newQueries(d dialect, prefix string) queries {
 				renewed_at  = excluded.renewed_at
 			WHERE {p}lease.owner = excluded.owner OR {p}lease.expires_at <= {now}
 			RETURNING generation, expires_at, acquired_at = renewed_at`),
-		leaseHolder:  x(`SELECT owner, generation, expires_at FROM {p}lease WHERE resource = $1`),
-		leaseRelease: x(`UPDATE {p}lease SET owner = '', expires_at = 0, renewed_at = {now} WHERE resource = $1 AND owner = $2 AND generation = $3`),
-		leaseCheck:   x(`SELECT generation FROM {p}lease WHERE resource = $1 AND owner = $2 AND generation = $3{share}`),
+		leaseHolder: x(`SELECT owner, generation, expires_at FROM {p}lease WHERE resource = $1`),
+		leaseOwners: x(`SELECT DISTINCT owner FROM {p}lease WHERE owner <> '' AND expires_at > {now}`),
+		// Expired, the owner kept: the next acquisition by another owner is a takeover (new generation).
+		leaseExpireOwner: x(`UPDATE {p}lease SET expires_at = 0 WHERE owner = $1 AND expires_at > {now}`),
+		leaseRelease:     x(`UPDATE {p}lease SET owner = '', expires_at = 0, renewed_at = {now} WHERE resource = $1 AND owner = $2 AND generation = $3`),
+		leaseCheck:       x(`SELECT generation FROM {p}lease WHERE resource = $1 AND owner = $2 AND generation = $3{share}`),
 		leaseList: x(`SELECT resource, owner, generation, expires_at FROM {p}lease
 			WHERE resource LIKE $1 ESCAPE '\' AND owner <> '' AND expires_at > {now} ORDER BY resource`),
 
