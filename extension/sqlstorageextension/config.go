@@ -3,41 +3,28 @@ package sqlstorageextension
 import (
 	"errors"
 	"fmt"
-	"regexp"
-	"slices"
 	"strings"
 	"time"
 
-	"go.opentelemetry.io/collector/config/configopaque"
+	"github.com/otelcol-o365/otelcol-o365/internal/sqldb"
 )
 
 const (
-	driverSQLite   = "sqlite"
-	driverPostgres = "postgres"
+	driverSQLite   = sqldb.DriverSQLite
+	driverPostgres = sqldb.DriverPostgres
 )
 
 // Config is the `sql_storage` extension's configuration.
 type Config struct {
-	// Driver is the database: `sqlite` (embedded, one file, the default) or `postgres` (shared by
-	// several collector replicas).
-	Driver string `mapstructure:"driver"`
-	// Path is the SQLite database file; its directory is created if missing.
-	Path string `mapstructure:"path"`
-	// DSN is the Postgres connection string, URL (postgres://user:pass@host:5432/db?sslmode=verify-full)
-	// or key=value form. Never logged; passwords are redacted from every error.
-	DSN configopaque.String `mapstructure:"dsn"`
-	// TablePrefix is prepended to the extension's table names (<prefix>kv, <prefix>lease,
-	// <prefix>schema), so that several deployments can share one database or schema.
-	TablePrefix string `mapstructure:"table_prefix"`
+	// Config is the database: `driver` (`sqlite`, embedded, one file, the default; or `postgres`,
+	// shared by several collector replicas), `path`, `dsn`, `table_prefix` (prepended to the tables
+	// <prefix>kv, <prefix>lease, <prefix>schema), `sqlite.*` and `pool.*` (internal/sqldb).
+	sqldb.Config `mapstructure:",squash"`
 	// Timeout bounds every storage and lease operation (including waiting for a pooled connection).
 	Timeout time.Duration `mapstructure:"timeout"`
 	// StartTimeout is how long Start keeps trying to reach the database and migrate the schema before
 	// it fails the collector's start-up.
 	StartTimeout time.Duration `mapstructure:"start_timeout"`
-	// SQLite settings, used with `driver: sqlite`.
-	SQLite SQLiteConfig `mapstructure:"sqlite"`
-	// Pool settings of the connection pool.
-	Pool PoolConfig `mapstructure:"pool"`
 	// Lease settings, for replicas that split resources between them (see internal/leasing).
 	Lease LeaseConfig `mapstructure:"lease"`
 	// ReplicaID identifies this collector as a lease owner. Default: hostname-pid-random, unique per
@@ -48,32 +35,12 @@ type Config struct {
 	_ struct{}
 }
 
-// SQLiteConfig tunes the embedded SQLite database.
-type SQLiteConfig struct {
-	// Synchronous is SQLite's `synchronous` pragma in WAL mode: `full` (every commit is fsynced: it
-	// survives a crash of the process and of the machine), `normal` (commits survive a crash of the
-	// process, the last ones may be lost on power failure) or `extra`.
-	Synchronous string `mapstructure:"synchronous"`
-	// BusyTimeout is how long a connection waits for another process's write lock on the file.
-	BusyTimeout time.Duration `mapstructure:"busy_timeout"`
-
-	_ struct{}
-}
-
-// PoolConfig is the database/sql connection pool.
-type PoolConfig struct {
-	// MaxOpenConns caps open connections; 0 = the driver's default (1 for sqlite, which serializes
-	// writers anyway; 8 for postgres).
-	MaxOpenConns int `mapstructure:"max_open_conns"`
-	// MaxIdleConns caps idle connections kept open (at most MaxOpenConns).
-	MaxIdleConns int `mapstructure:"max_idle_conns"`
-	// ConnMaxLifetime closes connections older than this (0 = never); lets a pool follow a failover.
-	ConnMaxLifetime time.Duration `mapstructure:"conn_max_lifetime"`
-	// ConnMaxIdleTime closes connections idle for longer than this (0 = never).
-	ConnMaxIdleTime time.Duration `mapstructure:"conn_max_idle_time"`
-
-	_ struct{}
-}
+// SQLiteConfig and PoolConfig are the shared database settings (pool.max_open_conns 0 = 1 for sqlite,
+// which serializes writers anyway; 8 for postgres).
+type (
+	SQLiteConfig = sqldb.SQLiteConfig
+	PoolConfig   = sqldb.PoolConfig
+)
 
 // LeaseConfig times the leases offered to components.
 type LeaseConfig struct {
@@ -87,60 +54,14 @@ type LeaseConfig struct {
 	_ struct{}
 }
 
-var (
-	tablePrefixPattern = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,39}$`)
-	synchronousModes   = []string{"normal", "full", "extra"}
-)
-
 // Validate checks the configuration; every message names the offending key.
 func (cfg *Config) Validate() error {
-	var errs []error
-	switch cfg.Driver {
-	case driverSQLite:
-		if cfg.Path == "" {
-			errs = append(errs, errors.New("`path` is required with `driver: sqlite`"))
-		}
-		if strings.ContainsAny(cfg.Path, "?#") {
-			errs = append(errs, fmt.Errorf("`path` must not contain '?' or '#', got %q", cfg.Path))
-		}
-		if cfg.DSN != "" {
-			errs = append(errs, errors.New("`dsn` is only used with `driver: postgres`; set `path` for sqlite"))
-		}
-	case driverPostgres:
-		if cfg.DSN == "" {
-			errs = append(errs, errors.New("`dsn` is required with `driver: postgres`"))
-		} else if err := checkDSN(string(cfg.DSN)); err != nil {
-			errs = append(errs, fmt.Errorf("`dsn` is not a valid Postgres connection string: %w", err))
-		}
-	default:
-		errs = append(errs, fmt.Errorf("`driver` must be sqlite or postgres, got %q", cfg.Driver))
-	}
-	if !tablePrefixPattern.MatchString(cfg.TablePrefix) {
-		errs = append(errs, fmt.Errorf("`table_prefix` must be 1 to 40 lower-case letters, digits or '_', not starting with a digit, got %q", cfg.TablePrefix))
-	}
+	errs := cfg.Config.Errors()
 	if cfg.Timeout <= 0 {
 		errs = append(errs, errors.New("`timeout` must be positive"))
 	}
 	if cfg.StartTimeout <= 0 {
 		errs = append(errs, errors.New("`start_timeout` must be positive"))
-	}
-	if !slices.Contains(synchronousModes, cfg.SQLite.Synchronous) {
-		errs = append(errs, fmt.Errorf("`sqlite.synchronous` must be one of %s, got %q", strings.Join(synchronousModes, ", "), cfg.SQLite.Synchronous))
-	}
-	if cfg.SQLite.BusyTimeout < 0 {
-		errs = append(errs, errors.New("`sqlite.busy_timeout` must not be negative"))
-	}
-	if cfg.Pool.MaxOpenConns < 0 {
-		errs = append(errs, errors.New("`pool.max_open_conns` must not be negative"))
-	}
-	if cfg.Pool.MaxIdleConns < 0 {
-		errs = append(errs, errors.New("`pool.max_idle_conns` must not be negative"))
-	}
-	if cfg.Pool.ConnMaxLifetime < 0 {
-		errs = append(errs, errors.New("`pool.conn_max_lifetime` must not be negative"))
-	}
-	if cfg.Pool.ConnMaxIdleTime < 0 {
-		errs = append(errs, errors.New("`pool.conn_max_idle_time` must not be negative"))
 	}
 	if cfg.Lease.TTL <= 0 {
 		errs = append(errs, errors.New("`lease.ttl` must be positive"))

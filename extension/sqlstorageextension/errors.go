@@ -1,21 +1,10 @@
 package sqlstorageextension
 
 import (
-	"context"
-	"database/sql"
-	"database/sql/driver"
 	"errors"
-	"io"
-	"net"
-	"net/url"
-	"strings"
-	"syscall"
-
-	"github.com/jackc/pgx/v5/pgconn"
-	"modernc.org/sqlite"
-	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/otelcol-o365/otelcol-o365/internal/leasing"
+	"github.com/otelcol-o365/otelcol-o365/internal/sqldb"
 )
 
 var (
@@ -44,90 +33,8 @@ func errorType(err error) string {
 	}
 }
 
-// isUnavailable reports errors that say the database could not be reached or answered in time — worth
-// retrying — as opposed to errors that will not go away by themselves (bad credentials, a missing
-// database, a schema from a newer collector).
-func isUnavailable(err error) bool {
-	if err == nil {
-		return false
-	}
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		// 08: connection exception; 57P01-57P03: admin shutdown, crash shutdown, cannot connect now
-		// (starting up, recovery); 53300: too many connections; 40001/40P01: serialization failure,
-		// deadlock detected.
-		return strings.HasPrefix(pgErr.Code, "08") || strings.HasPrefix(pgErr.Code, "57P") ||
-			pgErr.Code == "53300" || pgErr.Code == "40001" || pgErr.Code == "40P01"
-	}
-	var sqliteErr *sqlite.Error
-	if errors.As(err, &sqliteErr) {
-		switch sqliteErr.Code() & 0xff {
-		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
-			return true
-		}
-		return false
-	}
-	var netErr net.Error
-	var connectErr *pgconn.ConnectError
-	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, driver.ErrBadConn) ||
-		errors.Is(err, sql.ErrConnDone) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
-		errors.As(err, &netErr) || errors.As(err, &connectErr) || pgconn.Timeout(err) || pgconn.SafeToRetry(err)
-}
-
-// isNotWritable reports SQLite errors that say the database file cannot be written — a read-only file,
-// a full disk, missing permission, an I/O error — as opposed to a busy or locked database.
-func isNotWritable(err error) bool {
-	var sqliteErr *sqlite.Error
-	if !errors.As(err, &sqliteErr) {
-		return false
-	}
-	switch sqliteErr.Code() & 0xff {
-	case sqlite3.SQLITE_IOERR, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_FULL, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM:
-		return true
-	}
-	return false
-}
-
-// redactor removes a password from error messages. pgx already redacts the connection strings it
-// echoes; this is the belt to those braces, for every error that leaves the extension.
-type redactor struct{ secrets []string }
-
-func newRedactor(password string) redactor {
-	if password == "" {
-		return redactor{}
-	}
-	set := map[string]struct{}{password: {}, url.QueryEscape(password): {}, url.PathEscape(password): {}, url.UserPassword("", password).String()[1:]: {}}
-	r := redactor{}
-	for s := range set {
-		if s != "" {
-			r.secrets = append(r.secrets, s)
-		}
-	}
-	return r
-}
-
-// redactedError keeps the error's identity (errors.Is / errors.As still see the original chain)
-// only when the message had nothing to hide.
-type redactedError struct{ msg string }
-
-func (e *redactedError) Error() string { return e.msg }
-
-func (r redactor) error(err error) error {
-	if err == nil || len(r.secrets) == 0 {
-		return err
-	}
-	msg := err.Error()
-	clean := r.string(msg)
-	if clean == msg {
-		return err
-	}
-	return &redactedError{msg: clean}
-}
-
-func (r redactor) string(s string) string {
-	for _, secret := range r.secrets {
-		s = strings.ReplaceAll(s, secret, "xxxxx")
-	}
-	return s
-}
+var (
+	isUnavailable = sqldb.IsUnavailable
+	isNotWritable = sqldb.IsNotWritable
+	newRedactor   = sqldb.NewRedactor
+)

@@ -8,6 +8,7 @@ import (
 	"go.opentelemetry.io/collector/extension"
 
 	"github.com/otelcol-o365/otelcol-o365/extension/sqlstorageextension/internal/metadata"
+	"github.com/otelcol-o365/otelcol-o365/internal/sqldb"
 )
 
 // DefaultPath is where the SQLite database lives unless `path` says otherwise (relative to the
@@ -21,20 +22,9 @@ func NewFactory() extension.Factory {
 
 func createDefaultConfig() component.Config {
 	return &Config{
-		Driver:       driverSQLite,
-		Path:         DefaultPath,
-		TablePrefix:  "otelcol_storage_",
+		Config:       sqldb.DefaultConfig(DefaultPath, "otelcol_storage_"),
 		Timeout:      10 * time.Second,
 		StartTimeout: 30 * time.Second,
-		SQLite: SQLiteConfig{
-			Synchronous: "full",
-			BusyTimeout: 10 * time.Second,
-		},
-		Pool: PoolConfig{
-			MaxIdleConns:    2,
-			ConnMaxLifetime: 30 * time.Minute,
-			ConnMaxIdleTime: 5 * time.Minute,
-		},
 		Lease: LeaseConfig{
 			TTL:           30 * time.Second,
 			RenewInterval: 10 * time.Second,

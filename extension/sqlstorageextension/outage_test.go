@@ -20,6 +20,7 @@ import (
 
 	"github.com/otelcol-o365/otelcol-o365/extension/sqlstorageextension/internal/metadata"
 	"github.com/otelcol-o365/otelcol-o365/internal/pgtest"
+	"github.com/otelcol-o365/otelcol-o365/internal/sqldb"
 )
 
 // proxiedConfig is testConfig(postgres) with the DSN pointed at the proxy and a password that must
@@ -151,7 +152,7 @@ func TestSchemaMigration(t *testing.T) {
 		db, err := e.database()
 		require.NoError(t, err)
 		var version int64
-		require.NoError(t, db.QueryRowContext(ctx, e.q.schemaGet).Scan(&version))
+		require.NoError(t, db.QueryRowContext(ctx, sqldb.VersionQuery(cfg.TablePrefix)).Scan(&version))
 		assert.Equal(t, schemaVersion, version)
 
 		_, err = db.ExecContext(ctx, "UPDATE "+cfg.TablePrefix+"schema SET version = 99")
@@ -162,7 +163,7 @@ func TestSchemaMigration(t *testing.T) {
 		require.ErrorIs(t, err, errSchemaTooNew)
 		assert.Contains(t, err.Error(), "tables "+cfg.TablePrefix+"* are at schema version 99, this collector knows up to 1; upgrade the collector")
 		require.NoError(t, ext.Shutdown(ctx))
-		require.NoError(t, db.QueryRowContext(ctx, e.q.schemaGet).Scan(&version))
+		require.NoError(t, db.QueryRowContext(ctx, sqldb.VersionQuery(cfg.TablePrefix)).Scan(&version))
 		assert.Equal(t, int64(99), version, "left alone")
 	})
 }
@@ -170,11 +171,11 @@ func TestSchemaMigration(t *testing.T) {
 func TestRedactor(t *testing.T) {
 	r := newRedactor("p@ss w/rd")
 	err := errors.New(`dial postgres://u:p%40ss%20w%2Frd@h/db and "p@ss w/rd"`)
-	assert.Equal(t, `dial postgres://u:xxxxx@h/db and "xxxxx"`, r.error(err).Error())
+	assert.Equal(t, `dial postgres://u:xxxxx@h/db and "xxxxx"`, r.Error(err).Error())
 	plain := errors.New("nothing secret")
-	assert.Same(t, plain, r.error(plain), "errors without the secret keep their identity")
-	assert.NoError(t, r.error(nil))
-	assert.Same(t, plain, newRedactor("").error(plain))
+	assert.Same(t, plain, r.Error(plain), "errors without the secret keep their identity")
+	assert.NoError(t, r.Error(nil))
+	assert.Same(t, plain, newRedactor("").Error(plain))
 
 	cfg := createDefaultConfig().(*Config)
 	cfg.Driver, cfg.Path = driverPostgres, ""
