@@ -75,17 +75,17 @@ func pgHosts(pc *pgx.ConnConfig) string {
 	return strings.Join(hosts, ",")
 }
 
-// Open opens the connection pool; connections are made lazily. `pool.max_open_conns: 0` means 1 for
-// SQLite (it has one writer: callers queue in the pool, honouring their contexts, not on the file
-// lock) and pgDefaultConns for Postgres.
-func (d *Database) Open(pgDefaultConns int) (*sql.DB, error) {
+// Open opens a connection pool; connections are made lazily. `pool.max_open_conns: 0` means
+// sqliteConns for SQLite (1 for a writer: SQLite has one, and callers then queue in the pool,
+// honouring their contexts, not on the file lock) and pgConns for Postgres.
+func (d *Database) Open(sqliteConns, pgConns int) (*sql.DB, error) {
 	var db *sql.DB
 	maxOpen := d.cfg.Pool.MaxOpenConns
 	switch d.cfg.Driver {
 	case DriverPostgres:
 		db = sql.OpenDB(stdlib.GetConnector(*d.pgConfig))
 		if maxOpen == 0 {
-			maxOpen = pgDefaultConns
+			maxOpen = pgConns
 		}
 	default:
 		if dir := filepath.Dir(d.cfg.Path); dir != "" {
@@ -108,7 +108,7 @@ func (d *Database) Open(pgDefaultConns int) (*sql.DB, error) {
 			return nil, err
 		}
 		if maxOpen == 0 {
-			maxOpen = 1
+			maxOpen = sqliteConns
 		}
 	}
 	db.SetMaxOpenConns(maxOpen)
@@ -121,10 +121,10 @@ func (d *Database) Open(pgDefaultConns int) (*sql.DB, error) {
 // Start opens the pool and migrates the schema, for a component's Start: an unreachable database is
 // retried with backoff within startTimeout (a database container starting next to the collector), each
 // attempt bounded by timeout; a permanent error (bad credentials, a missing database, a schema from a
-// newer collector) fails at once. With SQLite it also checks that WAL mode is on. It returns the
-// schema version found before the migration. Errors are redacted.
-func (d *Database) Start(ctx context.Context, logger *zap.Logger, s *Schema, pgDefaultConns int, timeout, startTimeout time.Duration) (*sql.DB, int64, error) {
-	db, err := d.Open(pgDefaultConns)
+// newer collector) fails at once. With SQLite it also checks that WAL mode is on. It returns the pool
+// (Open(1, pgConns)) and the schema version found before the migration. Errors are redacted.
+func (d *Database) Start(ctx context.Context, logger *zap.Logger, s *Schema, pgConns int, timeout, startTimeout time.Duration) (*sql.DB, int64, error) {
+	db, err := d.Open(1, pgConns)
 	if err != nil {
 		return nil, 0, d.Redact.Error(fmt.Errorf("%s: cannot open the %s: %w", d.component, d.Target, err))
 	}

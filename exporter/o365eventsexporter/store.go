@@ -1,0 +1,301 @@
+package o365eventsexporter
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/otelcol-o365/otelcol-o365/internal/sqldb"
+)
+
+// Schema (every table name carries `table_prefix`, default o365_events_):
+//
+//	<p>schema  (id = 1, version, updated_at)            the applied migration (internal/sqldb)
+//	<p>records seq → tenant, dataset, record_id, version, event_time (ns), event_type, raw, normalized,
+//	           stored_at (ms, database clock); unique (tenant, dataset, record_id, version)
+//	<p>tenants tenant → tenant_id (Entra), records      the count kept with every insert and delete, so
+//	                                                    that max_records_per_tenant costs no COUNT(*)
+//
+// The indexes serve the queries: (tenant, dataset, event_time, seq) GET /events/raw?dataset=,
+// (tenant, event_type, event_time, seq) GET /events/normalized?type=, (tenant, event_time, seq) both
+// without those filters and the retention. Rows come back in (event_time, seq) order, which is also
+// the cursor.
+var schema = &sqldb.Schema{Lock: "o365_events", Migrations: [][]string{
+	{
+		`CREATE TABLE {p}records (
+			seq        {serial},
+			tenant     TEXT   NOT NULL,
+			dataset    TEXT   NOT NULL,
+			record_id  TEXT   NOT NULL,
+			version    TEXT   NOT NULL,
+			event_time BIGINT NOT NULL,
+			event_type TEXT,
+			raw        TEXT,
+			normalized TEXT,
+			stored_at  BIGINT NOT NULL
+		)`,
+		`CREATE UNIQUE INDEX {p}records_key ON {p}records (tenant, dataset, record_id, version)`,
+		`CREATE INDEX {p}records_dataset ON {p}records (tenant, dataset, event_time, seq)`,
+		`CREATE INDEX {p}records_type ON {p}records (tenant, event_type, event_time, seq)`,
+		`CREATE INDEX {p}records_time ON {p}records (tenant, event_time, seq)`,
+		`CREATE TABLE {p}tenants (
+			tenant    TEXT   NOT NULL PRIMARY KEY,
+			tenant_id TEXT   NOT NULL,
+			records   BIGINT NOT NULL
+		)`,
+	},
+}}
+
+// maxTxRecords bounds one transaction: a larger batch is written in several, each idempotent, and
+// acknowledged only once all committed. insertRows bounds one INSERT statement (bind parameters: SQLite
+// allows 32766, Postgres 65535).
+const (
+	maxTxRecords = 5000
+	insertRows   = 500
+	rowParams    = 8
+)
+
+// store is the database behind the exporter: w writes (SQLite: the one writer connection), r reads
+// (SQLite: a pool of readers beside it, which WAL lets run while a write is under way; Postgres: the
+// same pool as w).
+type store struct {
+	dialect sqldb.Dialect
+	prefix  string
+	w, r    *sql.DB
+	q       queries
+}
+
+type queries struct {
+	insertFull, update, tenantAdd, tenants, tenantLookup string
+	deleteOldest, deleteBefore                           string
+}
+
+func newQueries(d sqldb.Dialect, prefix string) queries {
+	x := func(s string) string { return d.Expand(prefix, s) }
+	return queries{
+		insertFull: insertQuery(d, prefix, insertRows),
+		// A row stored already is merged: a normalized copy adds its attributes to a raw-only one (and
+		// the other way round), and a later snapshot's copy of an item replaces an earlier one's time.
+		update: x(`UPDATE {p}records SET event_time = $5, event_type = COALESCE($6, event_type),
+			raw = COALESCE($7, raw), normalized = COALESCE($8, normalized)
+			WHERE tenant = $1 AND dataset = $2 AND record_id = $3 AND version = $4 AND event_time <= $5`),
+		tenantAdd: x(`INSERT INTO {p}tenants (tenant, tenant_id, records) VALUES ($1, $2, $3)
+			ON CONFLICT (tenant) DO UPDATE SET records = {p}tenants.records + excluded.records,
+				tenant_id = CASE WHEN excluded.tenant_id <> '' THEN excluded.tenant_id ELSE {p}tenants.tenant_id END`),
+		tenants:      x(`SELECT tenant, records FROM {p}tenants ORDER BY tenant`),
+		tenantLookup: x(`SELECT tenant FROM {p}tenants WHERE tenant = $1 OR tenant_id = $1 ORDER BY tenant <> $1 LIMIT 1`),
+		deleteOldest: x(`DELETE FROM {p}records WHERE seq IN (
+			SELECT seq FROM {p}records WHERE tenant = $1 ORDER BY event_time, seq LIMIT $2)`),
+		deleteBefore: x(`DELETE FROM {p}records WHERE seq IN (
+			SELECT seq FROM {p}records WHERE tenant = $1 AND event_time < $2 ORDER BY event_time, seq LIMIT $3)`),
+	}
+}
+
+// insertQuery inserts n rows; a row whose key is stored already is left alone (and not returned).
+func insertQuery(d sqldb.Dialect, prefix string, n int) string {
+	var b strings.Builder
+	b.WriteString(`INSERT INTO {p}records (tenant, dataset, record_id, version, event_time, event_type, raw, normalized, stored_at) VALUES `)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('(')
+		for j := range rowParams {
+			b.WriteString("$" + strconv.Itoa(i*rowParams+j+1) + ",")
+		}
+		b.WriteString("{now})")
+	}
+	b.WriteString(` ON CONFLICT (tenant, dataset, record_id, version) DO NOTHING RETURNING tenant, dataset, record_id, version`)
+	return d.Expand(prefix, b.String())
+}
+
+// writeResult is what a write did.
+type writeResult struct{ stored, redelivered int64 }
+
+// write stores rows, each key once: new keys are inserted, stored ones merged. Every transaction
+// commits before write returns, and the tenants' counts change in the same transactions. Rows are
+// written in key order, so that concurrent writers (several replicas on Postgres) take row locks in
+// one order and cannot deadlock each other.
+func (s *store) write(ctx context.Context, rows []row) (writeResult, error) {
+	rows = dedupRows(rows)
+	var res writeResult
+	for start := 0; start < len(rows); start += maxTxRecords {
+		r, err := s.writeTx(ctx, rows[start:min(start+maxTxRecords, len(rows))])
+		if err != nil {
+			return res, err
+		}
+		res.stored += r.stored
+		res.redelivered += r.redelivered
+	}
+	return res, nil
+}
+
+// dedupRows sorts rows by key and keeps the last of each key (a batch holding one record twice).
+func dedupRows(rows []row) []row {
+	slices.SortStableFunc(rows, func(a, b row) int { return strings.Compare(a.key(), b.key()) })
+	out := rows[:0]
+	for i := range rows {
+		if len(out) > 0 && out[len(out)-1].key() == rows[i].key() {
+			out[len(out)-1] = rows[i]
+			continue
+		}
+		out = append(out, rows[i])
+	}
+	return out
+}
+
+func (s *store) writeTx(ctx context.Context, rows []row) (res writeResult, err error) {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return res, err
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	inserted := make(map[string]struct{}, len(rows))
+	perTenant := map[string]int64{}
+	for start := 0; start < len(rows); start += insertRows {
+		chunk := rows[start:min(start+insertRows, len(rows))]
+		if err = s.insert(ctx, tx, chunk, inserted, perTenant); err != nil {
+			return res, err
+		}
+	}
+	var update *sql.Stmt
+	for i := range rows {
+		r := &rows[i]
+		if _, ok := inserted[r.key()]; ok {
+			continue
+		}
+		if update == nil {
+			if update, err = tx.PrepareContext(ctx, s.q.update); err != nil {
+				return res, err
+			}
+			defer update.Close()
+		}
+		if _, err = update.ExecContext(ctx, r.tenant, r.dataset, r.recordID, r.version, r.time,
+			nullString(r.eventType), nullBytes(r.raw), nullBytes(r.normalized)); err != nil {
+			return res, err
+		}
+		res.redelivered++
+	}
+	tenantIDs := map[string]string{}
+	for i := range rows {
+		if rows[i].tenantID != "" {
+			tenantIDs[rows[i].tenant] = rows[i].tenantID
+		}
+	}
+	for _, t := range sortedKeys(perTenant) {
+		if _, err = tx.ExecContext(ctx, s.q.tenantAdd, t, tenantIDs[t], perTenant[t]); err != nil {
+			return res, err
+		}
+		res.stored += perTenant[t]
+	}
+	return res, tx.Commit()
+}
+
+func (s *store) insert(ctx context.Context, tx *sql.Tx, chunk []row, inserted map[string]struct{}, perTenant map[string]int64) error {
+	q := s.q.insertFull
+	if len(chunk) != insertRows {
+		q = insertQuery(s.dialect, s.prefix, len(chunk))
+	}
+	args := make([]any, 0, len(chunk)*rowParams)
+	for i := range chunk {
+		r := &chunk[i]
+		args = append(args, r.tenant, r.dataset, r.recordID, r.version, r.time,
+			nullString(r.eventType), nullBytes(r.raw), nullBytes(r.normalized))
+	}
+	rs, err := tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	defer rs.Close()
+	for rs.Next() {
+		var r row
+		if err := rs.Scan(&r.tenant, &r.dataset, &r.recordID, &r.version); err != nil {
+			return err
+		}
+		inserted[r.key()] = struct{}{}
+		perTenant[r.tenant]++
+	}
+	return rs.Err()
+}
+
+func nullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
+
+// nullBytes binds JSON as text (a []byte would be a BLOB in SQLite).
+func nullBytes(b []byte) sql.NullString { return sql.NullString{String: string(b), Valid: b != nil} }
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// tenantCount is a tenant and its stored records.
+type tenantCount struct {
+	tenant  string
+	records int64
+}
+
+func (s *store) tenants(ctx context.Context) ([]tenantCount, error) {
+	rs, err := s.r.QueryContext(ctx, s.q.tenants)
+	if err != nil {
+		return nil, err
+	}
+	defer rs.Close()
+	var out []tenantCount
+	for rs.Next() {
+		var t tenantCount
+		if err := rs.Scan(&t.tenant, &t.records); err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, rs.Err()
+}
+
+// resolveTenant finds a tenant by name or Entra tenant id; ok is false for one never stored.
+func (s *store) resolveTenant(ctx context.Context, nameOrID string) (string, bool, error) {
+	var name string
+	err := s.r.QueryRowContext(ctx, s.q.tenantLookup, nameOrID).Scan(&name)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	return name, err == nil, err
+}
+
+// deleteChunk deletes up to n records of tenant (the oldest; with before > 0 only those older than
+// before) in one transaction with the tenant's count, and returns how many it deleted.
+func (s *store) deleteChunk(ctx context.Context, tenant string, before int64, n int64) (int64, error) {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	var res sql.Result
+	if before > 0 {
+		res, err = tx.ExecContext(ctx, s.q.deleteBefore, tenant, before, n)
+	} else {
+		res, err = tx.ExecContext(ctx, s.q.deleteOldest, tenant, n)
+	}
+	var deleted int64
+	if err == nil {
+		deleted, err = res.RowsAffected()
+	}
+	if err == nil && deleted > 0 {
+		_, err = tx.ExecContext(ctx, s.q.tenantAdd, tenant, "", -deleted)
+	}
+	if err != nil {
+		_ = tx.Rollback()
+		return 0, fmt.Errorf("retention of tenant %q: %w", tenant, err)
+	}
+	return deleted, tx.Commit()
+}
