@@ -81,9 +81,6 @@ func (cfg *Config) Validate() error {
 		if strings.TrimSpace(s.ServerConfig.NetAddr.Endpoint) == "" {
 			errs = append(errs, fmt.Errorf("`server.endpoint` must be set (host:port, e.g. %s)", defaultEndpoint))
 		}
-		if s.ServerConfig.Auth.HasValue() && s.ServerConfig.Auth.Get().Config.AuthenticatorID.String() == "" {
-			errs = append(errs, errors.New("`server.auth.authenticator` must name an authenticator extension (e.g. bearertokenauth)"))
-		}
 		if s.QueryTimeout <= 0 {
 			errs = append(errs, errors.New("`server.query_timeout` must be positive"))
 		}

@@ -43,6 +43,7 @@ type eventsExporter struct {
 	store *store // nil before Start and after Shutdown
 
 	server   *http.Server
+	addr     string // where the server listens
 	serveErr chan error
 	stop     chan struct{}
 	done     sync.WaitGroup
@@ -108,7 +109,7 @@ func (e *eventsExporter) startServer(ctx context.Context, host component.Host, s
 		_ = ln.Close()
 		return fmt.Errorf("`server`: %w", err)
 	}
-	e.server, e.serveErr = srv, make(chan error, 1)
+	e.server, e.addr, e.serveErr = srv, ln.Addr().String(), make(chan error, 1)
 	go func() {
 		err := srv.Serve(ln)
 		if errors.Is(err, http.ErrServerClosed) {

@@ -68,12 +68,17 @@ func createDefaultConfig() component.Config {
 }
 
 func createLogsExporter(ctx context.Context, set exporter.Settings, cfg component.Config) (exporter.Logs, error) {
-	c := cfg.(*Config)
-	e, err := newEventsExporter(set, c)
+	e, err := newEventsExporter(set, cfg.(*Config))
 	if err != nil {
 		return nil, err
 	}
-	return exporterhelper.NewLogs(ctx, set, cfg, e.push,
+	return e.logsExporter(ctx)
+}
+
+// logsExporter wraps the exporter in exporterhelper: timeout, retries, queue.
+func (e *eventsExporter) logsExporter(ctx context.Context) (exporter.Logs, error) {
+	c := e.cfg
+	return exporterhelper.NewLogs(ctx, e.set, c, e.push,
 		exporterhelper.WithStart(e.start),
 		exporterhelper.WithShutdown(e.shutdown),
 		exporterhelper.WithCapabilities(consumer.Capabilities{MutatesData: false}),

@@ -93,6 +93,9 @@ func (e *eventsExporter) handleEvents(w http.ResponseWriter, r *http.Request, v 
 	ctx, cancel := context.WithTimeout(r.Context(), e.queryTimeout)
 	defer cancel()
 	name, known, err := s.resolveTenant(ctx, q.tenant)
+	if !known {
+		name = q.tenant
+	}
 	var rows []result
 	var next *position
 	if err == nil && known {

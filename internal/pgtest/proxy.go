@@ -113,8 +113,8 @@ func (p *Proxy) Up(hang bool) {
 	p.serve(ln)
 }
 
-// TablePrefix is a fresh sql_storage table prefix starting with name, whose tables (kv, lease, schema)
-// are dropped from dsn when the test ends.
+// TablePrefix is a fresh table prefix starting with name, whose tables (every table it starts) are
+// dropped from dsn when the test ends.
 func TablePrefix(t testing.TB, dsn, name string) string {
 	b := make([]byte, 5)
 	_, _ = rand.Read(b)
@@ -128,9 +128,20 @@ func TablePrefix(t testing.TB, dsn, name string) string {
 			return
 		}
 		defer conn.Close(ctx)
-		for _, table := range []string{"kv", "lease", "schema"} {
-			if _, err := conn.Exec(ctx, "DROP TABLE IF EXISTS "+prefix+table); err != nil {
-				t.Logf("cleanup: drop %s%s: %v", prefix, table, err)
+		// Every table of the prefix, whichever component made it (sql_storage, o365_events).
+		rows, err := conn.Query(ctx, `SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND starts_with(tablename, $1)`, prefix)
+		if err != nil {
+			t.Logf("cleanup: listing %s* tables: %v", prefix, err)
+			return
+		}
+		tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Logf("cleanup: listing %s* tables: %v", prefix, err)
+			return
+		}
+		for _, table := range tables {
+			if _, err := conn.Exec(ctx, "DROP TABLE IF EXISTS "+pgx.Identifier{table}.Sanitize()); err != nil {
+				t.Logf("cleanup: drop %s: %v", table, err)
 			}
 		}
 	})
