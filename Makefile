@@ -68,7 +68,7 @@ bench: build
 ## generate: regenerate component metadata code (mdatagen v0.159.0, pinned in internal/tools)
 generate:
 	for d in receiver/o365receiver processor/o365mappingprocessor exporter/o365exportexporter \
-	         extension/sqlstorageextension extension/o365readinessextension; do \
+	         exporter/o365eventsexporter extension/sqlstorageextension extension/o365readinessextension; do \
 	  (cd $$d && $(MDATAGEN) metadata.yaml) || exit 1; done
 
 fmt:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Starts the Graph simulator and the otelcol-o365 distribution built by `make build`, wired together by
 # collector-config.yaml. Ctrl-C stops both. Output: run/o365-raw.json and run/o365-normalized.json
-# (OTLP JSON, one batch a line).
+# (OTLP JSON, one batch a line), and the o365_events store run/o365-events.db, queried on :13136.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p run
@@ -17,5 +17,5 @@ for _ in $(seq 1 50); do
   sleep 0.1
 done
 
-echo "otelcol-o365: raw records -> $(pwd)/run/o365-raw.json, normalized records and incidents -> $(pwd)/run/o365-normalized.json; health: http://127.0.0.1:13133/"
+echo "otelcol-o365: raw records -> $(pwd)/run/o365-raw.json, normalized records and incidents -> $(pwd)/run/o365-normalized.json; event store: http://127.0.0.1:13136/events/normalized?tenant_id=contoso (Authorization: Bearer \$O365_ADMIN_TOKEN, default demo-admin-token); health: http://127.0.0.1:13133/"
 ./_build/otelcol-o365 --config collector-config.yaml
