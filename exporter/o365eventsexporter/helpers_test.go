@@ -49,7 +49,7 @@ func forEachDriver(t *testing.T, fn func(t *testing.T, driver string)) {
 
 // testConfig is a valid configuration on a fresh database (a new SQLite file, or a unique table prefix
 // on the test Postgres, dropped at the end), serving on a free port behind the test's bearer token.
-func testConfig(t *testing.T, driver string) *Config {
+func testConfig(t testing.TB, driver string) *Config {
 	t.Helper()
 	cfg := createDefaultConfig().(*Config)
 	cfg.Driver = driver
@@ -72,7 +72,7 @@ func testConfig(t *testing.T, driver string) *Config {
 // harness is a started exporter (through exporterhelper, as the collector runs it) with a real
 // bearertokenauth extension on its host.
 type harness struct {
-	t   *testing.T
+	t   testing.TB
 	e   *eventsExporter
 	exp exporter.Logs
 	tel *componenttest.Telemetry
@@ -85,7 +85,7 @@ type testHost struct {
 
 func (h testHost) GetExtensions() map[component.ID]component.Component { return h.ext }
 
-func startHarness(t *testing.T, cfg *Config) *harness {
+func startHarness(t testing.TB, cfg *Config) *harness {
 	t.Helper()
 	ctx := context.Background()
 	authFactory := bearertokenauthextension.NewFactory()

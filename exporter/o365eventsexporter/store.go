@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/otelcol-o365/otelcol-o365/internal/sqldb"
@@ -51,13 +50,20 @@ var schema = &sqldb.Schema{Lock: "o365_events", Migrations: [][]string{
 }}
 
 // maxTxRecords bounds one transaction: a larger batch is written in several, each idempotent, and
-// acknowledged only once all committed. insertRows bounds one INSERT statement (bind parameters: SQLite
-// allows 32766, Postgres 65535).
+// acknowledged only once all committed. insertRows is the rows of one INSERT statement: few in SQLite,
+// whose driver looks every bind parameter up by position (quadratic in the parameters of a statement),
+// many in Postgres, where each statement is a round trip.
 const (
 	maxTxRecords = 5000
-	insertRows   = 500
 	rowParams    = 8
 )
+
+func insertRows(d sqldb.Dialect) int {
+	if d.Name == sqldb.DriverSQLite {
+		return 50
+	}
+	return 500
+}
 
 // store is the database behind the exporter: w writes (SQLite: the one writer connection), r reads
 // (SQLite: a pool of readers beside it, which WAL lets run while a write is under way; Postgres: the
@@ -77,7 +83,7 @@ type queries struct {
 func newQueries(d sqldb.Dialect, prefix string) queries {
 	x := func(s string) string { return d.Expand(prefix, s) }
 	return queries{
-		insertFull: insertQuery(d, prefix, insertRows),
+		insertFull: insertQuery(d, prefix, insertRows(d)),
 		// A row stored already is merged: a normalized copy adds its attributes to a raw-only one (and
 		// the other way round), and a later snapshot's copy of an item replaces an earlier one's time.
 		update: x(`UPDATE {p}records SET event_time = $5, event_type = COALESCE($6, event_type),
@@ -105,7 +111,7 @@ func insertQuery(d sqldb.Dialect, prefix string, n int) string {
 		}
 		b.WriteByte('(')
 		for j := range rowParams {
-			b.WriteString("$" + strconv.Itoa(i*rowParams+j+1) + ",")
+			b.WriteString(d.Param(i*rowParams+j+1) + ",")
 		}
 		b.WriteString("{now})")
 	}
@@ -160,8 +166,9 @@ func (s *store) writeTx(ctx context.Context, rows []row) (res writeResult, err e
 	}()
 	inserted := make(map[string]struct{}, len(rows))
 	perTenant := map[string]int64{}
-	for start := 0; start < len(rows); start += insertRows {
-		chunk := rows[start:min(start+insertRows, len(rows))]
+	n := insertRows(s.dialect)
+	for start := 0; start < len(rows); start += n {
+		chunk := rows[start:min(start+n, len(rows))]
 		if err = s.insert(ctx, tx, chunk, inserted, perTenant); err != nil {
 			return res, err
 		}
@@ -201,7 +208,7 @@ func (s *store) writeTx(ctx context.Context, rows []row) (res writeResult, err e
 
 func (s *store) insert(ctx context.Context, tx *sql.Tx, chunk []row, inserted map[string]struct{}, perTenant map[string]int64) error {
 	q := s.q.insertFull
-	if len(chunk) != insertRows {
+	if len(chunk) != insertRows(s.dialect) {
 		q = insertQuery(s.dialect, s.prefix, len(chunk))
 	}
 	args := make([]any, 0, len(chunk)*rowParams)

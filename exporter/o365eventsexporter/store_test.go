@@ -2,15 +2,20 @@ package o365eventsexporter
 
 import (
 	"context"
+	"net/url"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/config/configopaque"
+	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/otelcol-o365/otelcol-o365/internal/o365attr"
+	"github.com/otelcol-o365/otelcol-o365/internal/pgtest"
+	"github.com/otelcol-o365/otelcol-o365/internal/sqldb"
 )
 
 // A page delivered again (a retry, a crash between the exporter's commit and the receiver's) is
@@ -111,4 +116,36 @@ func TestRetention(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, []tenantCount{{"contoso", 40}, {"fabrikam", 0}}, tenants, "counts follow the deletes")
 	})
+}
+
+// A Postgres that goes away: the write fails with a retryable error (the receiver will not commit the
+// page, and sends it again) that names the database and never the password; once it is back, the page
+// is stored, once.
+func TestDatabaseOutageIsRetryable(t *testing.T) {
+	ctx := context.Background()
+	cfg := testConfig(t, sqldb.DriverPostgres)
+	u, err := url.Parse(string(cfg.DSN))
+	require.NoError(t, err)
+	proxy := pgtest.NewProxy(t, u.Host)
+	u.Host = proxy.Addr
+	const password = "s3cr3t-Pa55word"
+	u.User = url.UserPassword(u.User.Username(), password)
+	cfg.DSN = configopaque.String(u.String())
+	cfg.RetryConfig.Enabled = false // the receiver's retry is what matters here
+	cfg.TimeoutConfig.Timeout = 2 * time.Second
+	h := startHarness(t, cfg)
+	page := signinLogs(t, "contoso", signins("s", 10, time.Now().Add(-time.Hour)))
+
+	proxy.Down()
+	err = h.exp.ConsumeLogs(ctx, page)
+	require.Error(t, err)
+	t.Logf("while down: %v", err)
+	assert.False(t, consumererror.IsPermanent(err), "an unavailable database is retryable")
+	assert.Contains(t, err.Error(), "o365_events: storing 10 records in the postgres at "+proxy.Addr)
+	assert.NotContains(t, err.Error(), password)
+
+	proxy.Up(false)
+	require.Eventually(t, func() bool { return h.exp.ConsumeLogs(ctx, page) == nil }, 15*time.Second, 100*time.Millisecond)
+	require.NoError(t, h.exp.ConsumeLogs(ctx, page))
+	assert.Equal(t, int64(10), h.count("contoso"))
 }

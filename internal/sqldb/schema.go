@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"strconv"
 	"strings"
 )
 
@@ -42,6 +43,15 @@ var (
 		ShareLock: " FOR SHARE",
 	}
 )
+
+// Param is the n-th (from 1) bind parameter: ?n in SQLite, whose parser looks $n up by name (slow
+// in statements with thousands of them), $n in Postgres.
+func (d Dialect) Param(n int) string {
+	if d.Name == DriverSQLite {
+		return "?" + strconv.Itoa(n)
+	}
+	return "$" + strconv.Itoa(n)
+}
 
 // Expand replaces {p} (the table prefix), {blob}, {serial}, {now} and {share} in a statement.
 func (d Dialect) Expand(prefix, s string) string {
