@@ -142,16 +142,29 @@ func (s *store) write(ctx context.Context, rows []row) (writeResult, error) {
 
 // dedupRows sorts rows by key and keeps the last of each key (a batch holding one record twice).
 func dedupRows(rows []row) []row {
-	slices.SortStableFunc(rows, func(a, b row) int { return strings.Compare(a.key(), b.key()) })
+	slices.SortStableFunc(rows, func(a, b row) int { return compareKeys(&a, &b) })
 	out := rows[:0]
 	for i := range rows {
-		if len(out) > 0 && out[len(out)-1].key() == rows[i].key() {
+		if len(out) > 0 && compareKeys(&out[len(out)-1], &rows[i]) == 0 {
 			out[len(out)-1] = rows[i]
 			continue
 		}
 		out = append(out, rows[i])
 	}
 	return out
+}
+
+func compareKeys(a, b *row) int {
+	if c := strings.Compare(a.tenant, b.tenant); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.dataset, b.dataset); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.recordID, b.recordID); c != 0 {
+		return c
+	}
+	return strings.Compare(a.version, b.version)
 }
 
 func (s *store) writeTx(ctx context.Context, rows []row) (res writeResult, err error) {

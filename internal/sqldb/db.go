@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -26,6 +27,8 @@ type Database struct {
 	// password).
 	Target string
 	Redact Redactor
+	// SQLitePragmas are set on every SQLite connection Open makes, e.g. "cache_size(-65536)".
+	SQLitePragmas []string
 	// component prefixes start-up errors ("sql_storage", "o365_events").
 	component string
 	pgConfig  *pgx.ConnConfig
@@ -77,8 +80,9 @@ func pgHosts(pc *pgx.ConnConfig) string {
 
 // Open opens a connection pool; connections are made lazily. `pool.max_open_conns: 0` means
 // sqliteConns for SQLite (1 for a writer: SQLite has one, and callers then queue in the pool,
-// honouring their contexts, not on the file lock) and pgConns for Postgres.
-func (d *Database) Open(sqliteConns, pgConns int) (*sql.DB, error) {
+// honouring their contexts, not on the file lock) and pgConns for Postgres. sqlitePragmas are set on
+// its SQLite connections, after SQLitePragmas.
+func (d *Database) Open(sqliteConns, pgConns int, sqlitePragmas ...string) (*sql.DB, error) {
 	var db *sql.DB
 	maxOpen := d.cfg.Pool.MaxOpenConns
 	switch d.cfg.Driver {
@@ -102,6 +106,7 @@ func (d *Database) Open(sqliteConns, pgConns int) (*sql.DB, error) {
 			"_journal_mode": {"WAL"},
 			"_synchronous":  {strings.ToUpper(d.cfg.SQLite.Synchronous)},
 			"_txlock":       {"immediate"},
+			"_pragma":       append(slices.Clone(d.SQLitePragmas), sqlitePragmas...),
 		}.Encode()
 		var err error
 		if db, err = sql.Open("sqlite", dsn); err != nil {
