@@ -35,9 +35,12 @@ type dropCounts struct{ noTenant, expired int64 }
 // rowsOf turns a batch into rows, in one pass. Records older than notBefore (ns; math.MinInt64 for no
 // bound) are not stored, nor records of a resource without a tenant.
 func rowsOf(ld plog.Logs, notBefore int64, now time.Time) ([]row, dropCounts) {
-	var out []row
 	var drops dropCounts
-	out = make([]row, 0, ld.LogRecordCount())
+	out := make([]row, 0, ld.LogRecordCount())
+	// One buffer for the batch's JSON: rows hold sub-slices of it, so a page costs a few allocations,
+	// not two per record. A slice taken before the buffer grows keeps the old array, unchanged.
+	var buf []byte
+	next := func(start int) []byte { return buf[start:len(buf):len(buf)] }
 	for _, rl := range ld.ResourceLogs().All() {
 		res := rl.Resource().Attributes()
 		tenant, tenantID := strAttr(res, o365attr.TenantName), strAttr(res, o365attr.TenantID)
@@ -63,7 +66,9 @@ func rowsOf(ld plog.Logs, notBefore int64, now time.Time) ([]row, dropCounts) {
 				attrs := lr.Attributes()
 				body := lr.Body()
 				if body.Type() != pcommon.ValueTypeEmpty {
-					r.raw = appendValue(nil, body)
+					start := len(buf)
+					buf = appendValue(buf, body)
+					r.raw = next(start)
 				}
 				r.recordID = strAttr(attrs, o365attr.RecordID)
 				if r.recordID == "" {
@@ -77,7 +82,9 @@ func rowsOf(ld plog.Logs, notBefore int64, now time.Time) ([]row, dropCounts) {
 				r.version = recordVersion(ds, body, lr)
 				if t := strAttr(attrs, o365attr.EventType); t != "" {
 					r.eventType = t
-					r.normalized = appendMap(nil, attrs)
+					start := len(buf)
+					buf = appendMap(buf, attrs)
+					r.normalized = next(start)
 				}
 				out = append(out, r)
 			}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unsafe"
 
 	"github.com/otelcol-o365/otelcol-o365/internal/sqldb"
 )
@@ -248,8 +249,14 @@ func (s *store) insert(ctx context.Context, tx *sql.Tx, chunk []row, inserted ma
 
 func nullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
 
-// nullBytes binds JSON as text (a []byte would be a BLOB in SQLite).
-func nullBytes(b []byte) sql.NullString { return sql.NullString{String: string(b), Valid: b != nil} }
+// nullBytes binds JSON as text (a []byte would be a BLOB in SQLite), without a copy: the rows' JSON is
+// never changed once encoded, and the drivers copy what they bind.
+func nullBytes(b []byte) sql.NullString {
+	if b == nil {
+		return sql.NullString{}
+	}
+	return sql.NullString{String: unsafe.String(unsafe.SliceData(b), len(b)), Valid: true}
+}
 
 func sortedKeys[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))
