@@ -100,7 +100,7 @@ func (e *eventsExporter) start(ctx context.Context, host component.Host) error {
 	}
 	e.stop = make(chan struct{})
 	e.done.Add(1)
-	go e.retentionLoop()
+	go e.retentionLoop(e.stop)
 	e.logger.Info("Event store ready", zap.String("database", e.db.Target), zap.String("table_prefix", e.cfg.TablePrefix),
 		zap.Int64("schema_version", schema.Version()), zap.Int64("previous_schema_version", from))
 	return nil

@@ -13,7 +13,7 @@ import (
 const deleteChunkRecords = 10_000
 
 // retentionLoop enforces the retention at start and then every `retention.interval`.
-func (e *eventsExporter) retentionLoop() {
+func (e *eventsExporter) retentionLoop(stop <-chan struct{}) {
 	defer e.done.Done()
 	t := time.NewTicker(e.cfg.Retention.Interval)
 	defer t.Stop()
@@ -21,7 +21,7 @@ func (e *eventsExporter) retentionLoop() {
 		ctx, cancel := context.WithCancel(context.Background())
 		go func() {
 			select {
-			case <-e.stop:
+			case <-stop:
 				cancel()
 			case <-ctx.Done():
 			}
@@ -31,7 +31,7 @@ func (e *eventsExporter) retentionLoop() {
 		}
 		cancel()
 		select {
-		case <-e.stop:
+		case <-stop:
 			return
 		case <-t.C:
 		}
