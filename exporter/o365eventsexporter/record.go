@@ -22,28 +22,7 @@ type row struct {
 	recordID, version         string
 	time                      int64  // the event's own time, ns since the epoch
 	eventType                 string // "" = not normalized
-	raw, normalized           []byte // JSON, once encoded; nil = absent
-	// src is the record the JSON is encoded from (encode), while the write runs.
-	src     plog.LogRecord
-	encoded bool
-}
-
-// encode sets raw (the body) and normalized (the attributes of a normalized record), appending the
-// JSON to buf; the row keeps sub-slices of it (a slice taken before buf grows keeps the old array,
-// unchanged), so that a batch costs a few allocations, not two per record.
-func (r *row) encode(buf []byte) []byte {
-	if body := r.src.Body(); body.Type() != pcommon.ValueTypeEmpty {
-		start := len(buf)
-		buf = appendValue(buf, body)
-		r.raw = buf[start:len(buf):len(buf)]
-	}
-	if r.eventType != "" {
-		start := len(buf)
-		buf = appendMap(buf, r.src.Attributes())
-		r.normalized = buf[start:len(buf):len(buf)]
-	}
-	r.encoded = true
-	return buf
+	raw, normalized           []byte // JSON; nil = absent
 }
 
 func (r *row) key() string {
@@ -53,12 +32,15 @@ func (r *row) key() string {
 // dropCounts counts the records of a batch that are not stored.
 type dropCounts struct{ noTenant, expired int64 }
 
-// rowsOf turns a batch into rows, keyed but (but for records without an id) not yet encoded: the
-// write encodes them ahead of the inserts (startEncoder). Records older than notBefore (ns;
-// math.MinInt64 for no bound) are not stored, nor records of a resource without a tenant.
+// rowsOf turns a batch into rows, in one pass. Records older than notBefore (ns; math.MinInt64 for no
+// bound) are not stored, nor records of a resource without a tenant.
 func rowsOf(ld plog.Logs, notBefore int64, now time.Time) ([]row, dropCounts) {
 	var drops dropCounts
 	out := make([]row, 0, ld.LogRecordCount())
+	// One buffer for the batch's JSON: rows hold sub-slices of it, so a page costs a few allocations,
+	// not two per record. A slice taken before the buffer grows keeps the old array, unchanged.
+	var buf []byte
+	next := func(start int) []byte { return buf[start:len(buf):len(buf)] }
 	for _, rl := range ld.ResourceLogs().All() {
 		res := rl.Resource().Attributes()
 		tenant, tenantID := strAttr(res, o365attr.TenantName), strAttr(res, o365attr.TenantID)
@@ -76,72 +58,39 @@ func rowsOf(ld plog.Logs, notBefore int64, now time.Time) ([]row, dropCounts) {
 					drops.noTenant++
 					continue
 				}
-				r := row{tenant: tenant, tenantID: tenantID, dataset: dataset, time: recordTime(lr, now), src: lr}
+				r := row{tenant: tenant, tenantID: tenantID, dataset: dataset, time: recordTime(lr, now)}
 				if r.time < notBefore {
 					drops.expired++
 					continue
 				}
 				attrs := lr.Attributes()
-				r.eventType = strAttr(attrs, o365attr.EventType)
+				body := lr.Body()
+				if body.Type() != pcommon.ValueTypeEmpty {
+					start := len(buf)
+					buf = appendValue(buf, body)
+					r.raw = next(start)
+				}
 				r.recordID = strAttr(attrs, o365attr.RecordID)
 				if r.recordID == "" {
 					// Graph sent no id (or the record is not Graph's, e.g. a summary): its content is its
 					// identity, as for the receiver's dedup.
-					r.encode(nil)
 					h := sha256.New()
 					_, _ = h.Write(r.raw)
 					_, _ = h.Write(appendMap(nil, attrs))
 					r.recordID = "sha256:" + hex.EncodeToString(h.Sum(nil))
 				}
-				r.version = recordVersion(ds, lr.Body(), lr)
+				r.version = recordVersion(ds, body, lr)
+				if t := strAttr(attrs, o365attr.EventType); t != "" {
+					r.eventType = t
+					start := len(buf)
+					buf = appendMap(buf, attrs)
+					r.normalized = next(start)
+				}
 				out = append(out, r)
 			}
 		}
 	}
 	return out, drops
-}
-
-// encoder encodes a write's rows, in order, in a goroutine of its own, ahead of the inserts: on a
-// busy writer the JSON of the next statements is ready when they are bound.
-type encoder struct {
-	progress chan int // rows encoded so far, every `every` rows
-	stop     chan struct{}
-	finished chan struct{}
-	ready    int
-}
-
-func startEncoder(rows []row, every int) *encoder {
-	e := &encoder{progress: make(chan int, len(rows)/every+2), stop: make(chan struct{}), finished: make(chan struct{})}
-	go func() {
-		defer close(e.finished)
-		var buf []byte
-		for i := range rows {
-			if r := &rows[i]; !r.encoded {
-				buf = r.encode(buf)
-			}
-			if (i+1)%every == 0 || i+1 == len(rows) {
-				select {
-				case <-e.stop:
-					return
-				case e.progress <- i + 1: // never blocks: room for every report
-				}
-			}
-		}
-	}()
-	return e
-}
-
-// await returns once the first n rows are encoded.
-func (e *encoder) await(n int) {
-	for e.ready < n {
-		e.ready = <-e.progress
-	}
-}
-
-// close stops the encoder and waits for it: the batch is not read after the write returns.
-func (e *encoder) close() {
-	close(e.stop)
-	<-e.finished
 }
 
 // recordVersion is the part of a record's identity beyond its id, for datasets whose records Graph

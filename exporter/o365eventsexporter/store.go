@@ -129,11 +129,9 @@ type writeResult struct{ stored, redelivered int64 }
 // one order and cannot deadlock each other.
 func (s *store) write(ctx context.Context, rows []row) (writeResult, error) {
 	rows = dedupRows(rows)
-	enc := startEncoder(rows, insertRows(s.dialect))
-	defer enc.close()
 	var res writeResult
 	for start := 0; start < len(rows); start += maxTxRecords {
-		r, err := s.writeTx(ctx, rows[start:min(start+maxTxRecords, len(rows))], enc, start)
+		r, err := s.writeTx(ctx, rows[start:min(start+maxTxRecords, len(rows))])
 		if err != nil {
 			return res, err
 		}
@@ -170,8 +168,7 @@ func compareKeys(a, b *row) int {
 	return strings.Compare(a.version, b.version)
 }
 
-// writeTx writes rows, which start at offset of the encoder's rows, in one transaction.
-func (s *store) writeTx(ctx context.Context, rows []row, enc *encoder, offset int) (res writeResult, err error) {
+func (s *store) writeTx(ctx context.Context, rows []row) (res writeResult, err error) {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return res, err
@@ -186,12 +183,10 @@ func (s *store) writeTx(ctx context.Context, rows []row, enc *encoder, offset in
 	n := insertRows(s.dialect)
 	for start := 0; start < len(rows); start += n {
 		chunk := rows[start:min(start+n, len(rows))]
-		enc.await(offset + start + len(chunk))
 		if err = s.insert(ctx, tx, chunk, inserted, perTenant); err != nil {
 			return res, err
 		}
 	}
-	enc.await(offset + len(rows))
 	var update *sql.Stmt
 	for i := range rows {
 		r := &rows[i]
