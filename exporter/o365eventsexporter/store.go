@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"unsafe"
 
 	"github.com/otelcol-o365/otelcol-o365/internal/sqldb"
@@ -74,6 +75,9 @@ type store struct {
 	prefix  string
 	w, r    *sql.DB
 	q       queries
+	// known caches resolveTenant's answers for tenants that exist: a tenant row is never deleted, and
+	// its name never changes.
+	known sync.Map // name or Entra tenant id → name
 }
 
 type queries struct {
@@ -292,12 +296,19 @@ func (s *store) tenants(ctx context.Context) ([]tenantCount, error) {
 
 // resolveTenant finds a tenant by name or Entra tenant id; ok is false for one never stored.
 func (s *store) resolveTenant(ctx context.Context, nameOrID string) (string, bool, error) {
+	if name, ok := s.known.Load(nameOrID); ok {
+		return name.(string), true, nil
+	}
 	var name string
 	err := s.r.QueryRowContext(ctx, s.q.tenantLookup, nameOrID).Scan(&name)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", false, nil
 	}
-	return name, err == nil, err
+	if err != nil {
+		return "", false, err
+	}
+	s.known.Store(nameOrID, name)
+	return name, true, nil
 }
 
 // deleteChunk deletes up to n records of tenant (the oldest; with before > 0 only those older than
