@@ -73,7 +73,7 @@ func TestCrashKill9(t *testing.T) {
 	var outputs []string
 	start := time.Now()
 	for run := 0; run <= kills; run++ {
-		cfg := proctest.WriteFile(t, filepath.Join(dir, fmt.Sprintf("config-%d.yaml", run)), crashConfig(dir, sim, sink.addr, tenant, sync, run))
+		cfg := proctest.WriteFile(t, filepath.Join(dir, fmt.Sprintf("config-%d.yaml", run)), crashConfig(dir, sim, tenant, sync, "", sinkPipelineYAML(sink.addr, run, "")))
 		p := proctest.StartCollector(t, env, "--config", cfg)
 		if run == kills {
 			sink.ledger.waitUnique(t, records, pick(5*time.Minute, 15*time.Minute))
@@ -141,14 +141,16 @@ func TestCrashKill9(t *testing.T) {
 			kills, k.killsWithDuplicates, pageSize, took.Round(time.Second))})
 }
 
-func crashConfig(dir string, sim *graphsimtest.Sim, sink, tenant, sync string, epoch int) string {
+// crashConfig is the configuration of a crash scenario: sql_storage (SQLite, synchronous sync) and more
+// extensions, the o365 receiver backfilling the simulator's tenant, then the rest (the pipeline).
+func crashConfig(dir string, sim *graphsimtest.Sim, tenant, sync, extensions, rest string) string {
 	return fmt.Sprintf(`
 extensions:
   sql_storage:
     path: %[1]s/state.db
     sqlite: { synchronous: %[7]s }
     lease: { ttl: 3s, renew_interval: 1s }
-receivers:
+%[8]sreceivers:
   o365:
     storage: sql_storage
     poll_interval: 1s
@@ -167,7 +169,7 @@ receivers:
         client_secret: ${env:RELIABILITY_SECRET}
         datasets:
           signins: { kinds: [interactive] }
-%[6]s`, dir, sim.URL(), sim.CAFile, tenant, graphsimtest.ClientID, sinkPipelineYAML(sink, epoch, ""), sync)
+%[6]s`, dir, sim.URL(), sim.CAFile, tenant, graphsimtest.ClientID, rest, sync, extensions)
 }
 
 // killAnalysis attributes every repeated delivery to a kill.

@@ -203,41 +203,19 @@ func pageAll(t *testing.T, base, token string) []string {
 	}
 }
 
+// eventsCrashConfig is crashConfig with the o365_events store behind o365_mapping, its API on port.
 func eventsCrashConfig(dir string, sim *graphsimtest.Sim, tenant string, port int) string {
-	return fmt.Sprintf(`
-extensions:
-  sql_storage:
-    path: %[1]s/state.db
-  bearertokenauth/events:
+	return crashConfig(dir, sim, tenant, "full", `  bearertokenauth/events:
     token: ${env:EVENTS_TOKEN}
-receivers:
-  o365:
-    storage: sql_storage
-    poll_interval: 1s
-    initial_lookback: 25h
-    graph_endpoint: %[2]s
-    authority_host: %[2]s/
-    rate_limits:
-      reports: { tenant_requests: 10000, app_requests: 10000, window: 1s }
-    http:
-      tls:
-        ca_file: %[3]s
-    tenants:
-      - name: tenant1
-        tenant_id: %[4]s
-        client_id: %[5]s
-        client_secret: ${env:RELIABILITY_SECRET}
-        datasets:
-          signins: { kinds: [interactive] }
-processors:
+`, fmt.Sprintf(`processors:
   o365_mapping:
     correlation: { enabled: false }
 exporters:
   o365_events:
-    path: %[1]s/events.db
+    path: %s/events.db
     retention: { max_age: 0s }
     server:
-      endpoint: 127.0.0.1:%[6]d
+      endpoint: 127.0.0.1:%d
       auth: { authenticator: bearertokenauth/events }
 service:
   extensions: [sql_storage, bearertokenauth/events]
@@ -249,5 +227,5 @@ service:
       receivers: [o365]
       processors: [o365_mapping]
       exporters: [o365_events]
-`, dir, sim.URL(), sim.CAFile, tenant, graphsimtest.ClientID, port)
+`, dir, port))
 }

@@ -216,6 +216,9 @@ func shippedCrashConfig(t *testing.T, dir string, sim *graphsimtest.Sim, tenant 
 			if s, ok := exp["summary_server"].(map[string]any); ok {
 				s["endpoint"] = endpoint()
 			}
+		case "o365_events":
+			exp["path"] = filepath.Join(dir, "events.db")
+			section(exp, "server")["endpoint"] = endpoint()
 		case "debug":
 		default:
 			t.Fatalf("the shipped configuration has exporter %q, which this test cannot point at its side", id)

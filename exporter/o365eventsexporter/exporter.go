@@ -149,13 +149,8 @@ func (e *eventsExporter) authError(w http.ResponseWriter, r *http.Request, msg s
 func (e *eventsExporter) shutdown(ctx context.Context) error {
 	var err error
 	if e.server != nil {
-		err = e.server.Shutdown(ctx)
-		select {
-		case serr := <-e.serveErr:
-			err = errors.Join(err, serr)
-		case <-ctx.Done():
-			err = errors.Join(err, ctx.Err())
-		}
+		// Serve returns as soon as Shutdown begins; Shutdown waits for the requests under way.
+		err = errors.Join(e.server.Shutdown(ctx), <-e.serveErr)
 		e.server = nil
 	}
 	if e.stop != nil {
