@@ -56,7 +56,7 @@ func (e *eventsExporter) enforceRetention(ctx context.Context) error {
 		if e.cfg.Retention.MaxAge > 0 {
 			cutoff := e.now().Add(-e.cfg.Retention.MaxAge).UnixNano()
 			for {
-				n, err := s.deleteChunk(ctx, t.tenant, cutoff, deleteChunkRecords)
+				n, err := s.deleteBefore(ctx, t.tenant, cutoff, deleteChunkRecords)
 				if err != nil {
 					return err
 				}
@@ -68,7 +68,7 @@ func (e *eventsExporter) enforceRetention(ctx context.Context) error {
 			}
 		}
 		for max := e.cfg.Retention.MaxRecordsPerTenant; max > 0 && t.records > max; {
-			n, err := s.deleteChunk(ctx, t.tenant, 0, min(t.records-max, deleteChunkRecords))
+			n, err := s.deleteBeyond(ctx, t.tenant, max, min(t.records-max, deleteChunkRecords))
 			if err != nil {
 				return err
 			}

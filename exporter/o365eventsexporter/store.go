@@ -82,7 +82,7 @@ type store struct {
 
 type queries struct {
 	insertFull, update, tenantAdd, tenants, tenantLookup string
-	deleteOldest, deleteBefore                           string
+	deleteBeyond, deleteBefore                           string
 }
 
 func newQueries(d sqldb.Dialect, prefix string) queries {
@@ -99,8 +99,10 @@ func newQueries(d sqldb.Dialect, prefix string) queries {
 				tenant_id = CASE WHEN excluded.tenant_id <> '' THEN excluded.tenant_id ELSE {p}tenants.tenant_id END`),
 		tenants:      x(`SELECT tenant, records FROM {p}tenants ORDER BY tenant`),
 		tenantLookup: x(`SELECT tenant FROM {p}tenants WHERE tenant = $1 OR tenant_id = $1 ORDER BY tenant <> $1 LIMIT 1`),
-		deleteOldest: x(`DELETE FROM {p}records WHERE seq IN (
-			SELECT seq FROM {p}records WHERE tenant = $1 ORDER BY event_time, seq LIMIT $2)`),
+		// Beyond the newest $2, not "the oldest count - $2": two passes at once (two replicas on one
+		// Postgres, or the start-up pass next to another) then delete the same rows, never twice as many.
+		deleteBeyond: x(`DELETE FROM {p}records WHERE seq IN (
+			SELECT seq FROM {p}records WHERE tenant = $1 ORDER BY event_time DESC, seq DESC LIMIT $3 OFFSET $2)`),
 		deleteBefore: x(`DELETE FROM {p}records WHERE seq IN (
 			SELECT seq FROM {p}records WHERE tenant = $1 AND event_time < $2 ORDER BY event_time, seq LIMIT $3)`),
 	}
@@ -311,19 +313,23 @@ func (s *store) resolveTenant(ctx context.Context, nameOrID string) (string, boo
 	return name, true, nil
 }
 
-// deleteChunk deletes up to n records of tenant (the oldest; with before > 0 only those older than
-// before) in one transaction with the tenant's count, and returns how many it deleted.
-func (s *store) deleteChunk(ctx context.Context, tenant string, before int64, n int64) (int64, error) {
+// deleteBefore deletes up to n of tenant's records older than before (the oldest first), and
+// deleteBeyond up to n of those beyond its newest keep; each returns how many it deleted.
+func (s *store) deleteBefore(ctx context.Context, tenant string, before, n int64) (int64, error) {
+	return s.deleteChunk(ctx, tenant, s.q.deleteBefore, before, n)
+}
+
+func (s *store) deleteBeyond(ctx context.Context, tenant string, keep, n int64) (int64, error) {
+	return s.deleteChunk(ctx, tenant, s.q.deleteBeyond, keep, n)
+}
+
+// deleteChunk runs one of the delete queries in a transaction with the tenant's count.
+func (s *store) deleteChunk(ctx context.Context, tenant, query string, bound, n int64) (int64, error) {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, err
 	}
-	var res sql.Result
-	if before > 0 {
-		res, err = tx.ExecContext(ctx, s.q.deleteBefore, tenant, before, n)
-	} else {
-		res, err = tx.ExecContext(ctx, s.q.deleteOldest, tenant, n)
-	}
+	res, err := tx.ExecContext(ctx, query, tenant, bound, n)
 	var deleted int64
 	if err == nil {
 		deleted, err = res.RowsAffected()

@@ -3,6 +3,7 @@ package o365eventsexporter
 import (
 	"context"
 	"net/url"
+	"sync"
 	"testing"
 	"time"
 
@@ -115,6 +116,34 @@ func TestRetention(t *testing.T) {
 		tenants, err := h.e.currentStore().tenants(ctx)
 		require.NoError(t, err)
 		assert.Equal(t, []tenantCount{{"contoso", 40}, {"fabrikam", 0}}, tenants, "counts follow the deletes")
+	})
+}
+
+// Retention passes at once (the start-up pass beside a scheduled one, or replicas sharing one Postgres)
+// keep the newest max_records_per_tenant: each deletes what lies beyond them, never its own count of
+// "the oldest" on top of another's.
+func TestConcurrentRetentionPassesKeepTheNewest(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, driver string) {
+		ctx := context.Background()
+		cfg := testConfig(t, driver)
+		cfg.Retention.MaxRecordsPerTenant = 40
+		h := startHarness(t, cfg)
+		require.NoError(t, h.exp.ConsumeLogs(ctx, signinLogs(t, "contoso", signins("c", 100, time.Now().Add(-time.Hour)))))
+		var wg sync.WaitGroup
+		errs := make([]error, 4)
+		for i := range errs {
+			wg.Add(1)
+			go func() { defer wg.Done(); errs[i] = h.e.enforceRetention(ctx) }()
+		}
+		wg.Wait()
+		for _, err := range errs {
+			require.NoError(t, err)
+		}
+		assert.Equal(t, int64(40), h.count("contoso"))
+		p := h.query("/events/raw?tenant_id=contoso&limit=1000")
+		require.Len(t, p.Records, 40)
+		assert.Equal(t, "c-0060", p.Records[0].RecordID, "the newest 40 are kept")
+		assert.Equal(t, int64(60), h.sumMetric("otelcol_o365_events_records_deleted"))
 	})
 }
 
