@@ -73,6 +73,9 @@ type Config struct {
 	// MaxPageSize caps every dataset's $top (default 1000, the largest any simulated API accepts;
 	// datasets with a smaller documented maximum keep theirs).
 	MaxPageSize int `yaml:"max_page_size"`
+	// PageCap serves at most this many records a page whatever the $top (0 = no cap): a valid $top above
+	// it is accepted, not refused, and pages come back short — Graph documents neither way.
+	PageCap int `yaml:"page_cap"`
 	// NextLinkFirst places @odata.nextLink before "value" in pages (Graph does both).
 	NextLinkFirst bool `yaml:"next_link_first"`
 	// IgnoreOrderBy accepts $orderby but lists every collection in Graph's default order, newest first,
@@ -174,6 +177,9 @@ type DatasetSpec struct {
 	// OmitNextLink serves pages without @odata.nextLink even when more records match, as alerts_v2
 	// sometimes does (elastic/integrations#20234): a client has to page by time instead.
 	OmitNextLink bool `yaml:"omit_next_link"`
+	// OmitNextLinkEvery omits @odata.nextLink from every n-th page served that has more records (the
+	// n-th, 2n-th, ...; the first pages keep theirs): "sometimes", as alerts_v2 does.
+	OmitNextLinkEvery int `yaml:"omit_next_link_every"`
 }
 
 // Fault is a randomly injected failure of Graph requests.

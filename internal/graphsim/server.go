@@ -591,6 +591,9 @@ func (s *Server) pageBody(r *http.Request, def *datasetDef, td *tenantData, now 
 	if s.cfg.IgnoreOrderBy {
 		lq.desc = true
 	}
+	if s.cfg.PageCap > 0 && lq.top > s.cfg.PageCap {
+		lq.top = s.cfg.PageCap
+	}
 	count := 0
 	var buf bytes.Buffer
 	var next string // the $skiptoken of the next page, "" = none
@@ -606,7 +609,7 @@ func (s *Server) pageBody(r *http.Request, def *datasetDef, td *tenantData, now 
 			rng.Shuffle(len(records), func(i, j int) { records[i], records[j] = records[j], records[i] })
 		}
 		buf.Grow(64 + len(records)*2600)
-		if cur != nil && !st.spec.OmitNextLink {
+		if cur != nil && !st.omitsNextLink() {
 			next = cur.token()
 		}
 		items = func() {

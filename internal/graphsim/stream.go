@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -29,6 +30,8 @@ type stream struct {
 	histGroups int64
 	histStep   time.Duration
 	liveStep   time.Duration
+
+	continued atomic.Int64 // pages served that had more records (OmitNextLinkEvery)
 
 	mu       sync.RWMutex
 	injected []injectedRecord // sorted by time (stable for equal times)
@@ -374,3 +377,12 @@ func mix(a, b uint64) uint64 {
 }
 
 func unitFloat(x uint64) float64 { return float64(x>>11) / (1 << 53) }
+
+// omitsNextLink says whether the page being served, which has more records, goes without its nextLink.
+func (st *stream) omitsNextLink() bool {
+	if st.spec.OmitNextLink {
+		return true
+	}
+	n := int64(st.spec.OmitNextLinkEvery)
+	return n > 0 && st.continued.Add(1)%n == 0
+}

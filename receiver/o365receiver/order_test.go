@@ -70,6 +70,31 @@ func TestAlertsSharingOneTimeWithoutNextLink(t *testing.T) {
 	}
 }
 
+// Graph may cap pages below $top (the documented maximum) and, for alerts, sometimes end a page without
+// a nextLink (elastic/integrations#20234). Together, a capped page without a nextLink looks complete by
+// $top; the pages that did carry a nextLink have shown the server's own page size, and a page that holds
+// as many must be continued by time.
+func TestCappedPagesWithoutNextLinkAreContinued(t *testing.T) {
+	for name, shuffle := range map[string]bool{"newest first": false, "pages in no order": true} {
+		t.Run(name, func(t *testing.T) {
+			sim := graphsimtest.Start(t, graphsim.Config{Seed: 33, PageCap: 100, ShufflePages: shuffle, Tenants: []graphsim.Tenant{
+				graphsimtest.Tenant(1, map[string]graphsim.DatasetSpec{
+					"security_alerts": {Count: 1200, Span: 3 * time.Hour, OmitNextLinkEvery: 3},
+				}),
+			}})
+			cfg := simConfig(sim, 1)
+			cfg.PageSize = 250 // above the server's cap of 100
+			enabled := true
+			cfg.Tenants[0].Datasets = map[string]DatasetConfig{"security_alerts": {Enabled: &enabled}}
+			sink := new(consumertest.LogsSink)
+			startReceiver(t, cfg, sink)
+			requireExactly(t, sink, map[string][]string{
+				"security_alerts": sim.IDs(graphsimtest.TenantID(1), "security_alerts", sim.Anchor().Add(-4*time.Hour), sim.Anchor()),
+			})
+		})
+	}
+}
+
 // queryStarts lists the lower bound of the time filter of every request the simulator served for a
 // dataset (a sign-in kind: signins_non_interactive, ...), in order.
 func queryStarts(t *testing.T, sim *graphsimtest.Sim, dataset, timeField string) []time.Time {

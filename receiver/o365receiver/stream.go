@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/collector/extension/xextension/storage"
@@ -33,6 +34,9 @@ const graphTimeLayout = "2006-01-02T15:04:05.0000000Z"
 type eventStream struct {
 	*task
 	cp *checkpoint.Stream // loaded by the first poll
+	// pageCap is the largest page Graph returned with a nextLink but fewer records than $top: its own
+	// page size, where it caps pages below the $top asked (neither is documented either way).
+	pageCap atomic.Int64
 }
 
 func newEventStream(t *task) *eventStream {
@@ -219,7 +223,7 @@ func (s *eventStream) fetchSpan(ctx context.Context, sp *span) {
 		return
 	}
 	pg := sp.page.parsed
-	full := pg.Len() >= top
+	full := s.full(pg.Len(), top, pg.NextLink() != "")
 	ts := sp.page.span
 	perPage := ts.Newest.Sub(ts.Oldest)
 	switch {
@@ -239,6 +243,18 @@ func (s *eventStream) fetchSpan(ctx context.Context, sp *span) {
 		// by time, past what the page covered.
 		sp.rest = s.restByTime(sp, ts, pg.Len())
 	}
+}
+
+// full says whether a page of n records may have left records of its span unread: it holds $top, or as
+// many as the largest page Graph has shown to be short of $top yet not the last (a nextLink followed
+// it). A page without a nextLink that holds that many may have been cut at Graph's own page size.
+func (s *eventStream) full(n, top int, hasNext bool) bool {
+	if hasNext && n > 0 && n < top {
+		for c := s.pageCap.Load(); int64(n) > c && !s.pageCap.CompareAndSwap(c, int64(n)); c = s.pageCap.Load() {
+		}
+	}
+	c := s.pageCap.Load()
+	return n >= top || (c > 0 && int64(n) >= c)
 }
 
 // restByTime is what is left of sp after a full page without a nextLink: the rest of its range beyond
