@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/url"
 	"runtime"
 	"strconv"
 	"strings"
@@ -61,6 +62,7 @@ type Page struct {
 	items    []*fastjson.Value
 	n        int
 	nextLink string
+	context  string // @odata.context, kept only when nextLink is relative (the base it resolves against)
 	body     *[]byte
 }
 
@@ -116,6 +118,9 @@ func (pg *Page) parse() error {
 			return errors.New(`"@odata.nextLink" is not a string`)
 		}
 		pg.nextLink = validString(b)
+		if u, err := url.Parse(pg.nextLink); err == nil && !u.IsAbs() {
+			pg.context = validString(root.GetStringBytes("@odata.context"))
+		}
 	}
 	return nil
 }
@@ -130,8 +135,26 @@ func (pg *Page) Park() {
 	}
 }
 
-// NextLink is the page's @odata.nextLink ("" on the last page).
+// NextLink is the page's @odata.nextLink ("" on the last page), as written.
 func (pg *Page) NextLink() string { return pg.nextLink }
+
+// NextURL is the page's @odata.nextLink as an absolute URL ("" on the last page). Graph writes absolute
+// links, but OData lets a payload's URLs be relative — to the context URL (@odata.context), or without
+// one to the request's URL (OData JSON Format 4.01, "Relative URLs") — so a relative one is resolved
+// rather than refused. Either way the result must pass the client's origin check before it is followed.
+func (pg *Page) NextURL(requestURL string) string {
+	ref, err := url.Parse(pg.nextLink)
+	if pg.nextLink == "" || err != nil || ref.IsAbs() {
+		return pg.nextLink
+	}
+	base, err := url.Parse(pg.context)
+	if err != nil || !base.IsAbs() {
+		if base, err = url.Parse(requestURL); err != nil {
+			return pg.nextLink
+		}
+	}
+	return base.ResolveReference(ref).String()
+}
 
 // Len is the number of records on the page.
 func (pg *Page) Len() int { return pg.n }

@@ -169,3 +169,33 @@ func TestTimeSpanShowsThePageOrder(t *testing.T) {
 		})
 	}
 }
+
+// A relative nextLink resolves against the page's @odata.context, or without one against the request's
+// URL (OData JSON Format 4.01, "Relative URLs"); an absolute one, foreign hosts included, is returned as
+// written, for the client's origin check to judge.
+func TestNextURLResolvesRelativeLinks(t *testing.T) {
+	const req = "https://graph.microsoft.com/v1.0/auditLogs/signIns?$filter=x"
+	const ctx = `"@odata.context":"https://graph.microsoft.com/v1.0/$metadata#auditLogs/signIns",`
+	for _, c := range []struct{ name, body, want string }{
+		{"absolute", `{` + ctx + `"value":[],"@odata.nextLink":"https://graph.microsoft.com/v1.0/auditLogs/signIns?$skiptoken=a"}`,
+			"https://graph.microsoft.com/v1.0/auditLogs/signIns?$skiptoken=a"},
+		{"absolute, another host", `{"value":[],"@odata.nextLink":"https://evil.example/v1.0/x?$skiptoken=a"}`,
+			"https://evil.example/v1.0/x?$skiptoken=a"},
+		{"path, context", `{` + ctx + `"value":[],"@odata.nextLink":"/v1.0/auditLogs/signIns?$skiptoken=b"}`,
+			"https://graph.microsoft.com/v1.0/auditLogs/signIns?$skiptoken=b"},
+		{"relative to the context", `{` + ctx + `"value":[],"@odata.nextLink":"auditLogs/signIns?$skiptoken=c"}`,
+			"https://graph.microsoft.com/v1.0/auditLogs/signIns?$skiptoken=c"},
+		{"relative, no context: the request's URL", `{"value":[],"@odata.nextLink":"signIns?$skiptoken=d"}`,
+			"https://graph.microsoft.com/v1.0/auditLogs/signIns?$skiptoken=d"},
+		{"relative, relative context: the request's URL", `{"@odata.context":"$metadata#x","value":[],"@odata.nextLink":"/v1.0/y?$skiptoken=e"}`,
+			"https://graph.microsoft.com/v1.0/y?$skiptoken=e"},
+		{"last page", `{` + ctx + `"value":[]}`, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			pg, err := FastDecoder{}.Parse([]byte(c.body))
+			require.NoError(t, err)
+			defer pg.Release()
+			assert.Equal(t, c.want, pg.NextURL(req))
+		})
+	}
+}

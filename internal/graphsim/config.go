@@ -90,6 +90,9 @@ type Config struct {
 	// every request it receives with its Authorization header (ForeignRequests). A client must not send
 	// its token there. Switch it at run time with SetForeignNextLinks.
 	ForeignNextLinks bool `yaml:"foreign_next_links"`
+	// RelativeNextLinks writes every @odata.nextLink without scheme and host ("/v1.0/…?$skiptoken=…"):
+	// Graph writes them absolute, OData allows relative URLs.
+	RelativeNextLinks bool `yaml:"relative_next_links"`
 	// RetryAfterHTTPDate sends Retry-After as an HTTP-date (RFC 9110 §10.2.3) instead of delta-seconds;
 	// HTTP allows both and Graph documents only seconds.
 	RetryAfterHTTPDate bool `yaml:"retry_after_http_date"`

@@ -65,8 +65,11 @@ func (s *Server) ForeignRequests() []ForeignRequest {
 
 // linkBase is the base URL of the nextLinks the simulator writes: its own, or the foreign host's.
 func (s *Server) linkBase() string {
-	if s.foreignLinks.Load() {
+	switch {
+	case s.foreignLinks.Load():
 		return s.ForeignURL()
+	case s.cfg.RelativeNextLinks:
+		return ""
 	}
 	return s.url
 }

@@ -49,10 +49,17 @@ func attr(lr plog.LogRecord, key string) string {
 }
 
 // TestEveryDataset collects every dataset of a tenant and compares each with the simulator's ground
-// truth: event streams exactly once (alerts once per version), snapshots whole with a baseline.
+// truth: event streams exactly once (alerts once per version), snapshots whole with a baseline — with
+// nextLinks as Graph writes them (absolute) and as OData also allows (relative).
 func TestEveryDataset(t *testing.T) {
+	for name, relative := range map[string]bool{"absolute nextLinks": false, "relative nextLinks": true} {
+		t.Run(name, func(t *testing.T) { testEveryDataset(t, relative) })
+	}
+}
+
+func testEveryDataset(t *testing.T, relativeNextLinks bool) {
 	const tid = 1
-	sim := graphsimtest.Start(t, graphsim.Config{Seed: 51, Tenants: []graphsim.Tenant{
+	sim := graphsimtest.Start(t, graphsim.Config{Seed: 51, RelativeNextLinks: relativeNextLinks, Tenants: []graphsim.Tenant{
 		graphsimtest.Tenant(tid, map[string]graphsim.DatasetSpec{
 			"signins":                     {Count: 230, Span: 6 * time.Hour, PerTimestamp: 2},
 			"signins_non_interactive":     {Count: 410, Span: 6 * time.Hour},

@@ -134,7 +134,7 @@ func (s *snapshotStream) poll(ctx context.Context) (int, error) {
 		if err != nil {
 			return emitted, err
 		}
-		link, via = page.parsed.NextLink(), page.info
+		link, via = page.parsed.NextURL(link), page.info
 		logs, records, err := s.records(page)
 		if err != nil {
 			return emitted, err

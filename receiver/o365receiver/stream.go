@@ -237,7 +237,7 @@ func (s *eventStream) fetchSpan(ctx context.Context, sp *span) {
 		// than a page each, so they come back in one request (a denser span splits again).
 		sp.rest = splitRange(ts.Newest, sp.to, perPage*fillTarget/100)
 	case pg.NextLink() != "":
-		sp.rest = []*span{{link: pg.NextLink(), from: sp.from, to: sp.to, via: sp.page.info}}
+		sp.rest = []*span{{link: pg.NextURL(link), from: sp.from, to: sp.to, via: sp.page.info}}
 	case s.ds.PageByTime && full:
 		// Graph may end a full page of alerts without a nextLink (elastic/integrations#20234): continue
 		// by time, past what the page covered.
