@@ -122,13 +122,17 @@ func responseError(resp *http.Response, body []byte, clientRequestID string) *Er
 	return e
 }
 
+// maxRetryAfter bounds a Retry-After that would otherwise overflow; Graph's are seconds to minutes.
+const maxRetryAfter = 24 * time.Hour
+
 // parseRetryAfter reads delta-seconds (possibly fractional, "2.128") or an HTTP date.
 func parseRetryAfter(v string) time.Duration {
 	if v == "" {
 		return 0
 	}
 	if secs, err := strconv.ParseFloat(v, 64); err == nil && secs >= 0 {
-		return time.Duration(secs * float64(time.Second))
+		// Bounded before the conversion: a float beyond int64 nanoseconds would turn negative.
+		return time.Duration(min(secs, maxRetryAfter.Seconds()) * float64(time.Second))
 	}
 	if t, err := http.ParseTime(v); err == nil {
 		return max(time.Until(t), 0)

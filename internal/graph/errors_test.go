@@ -25,6 +25,8 @@ func TestResponseErrorClassification(t *testing.T) {
 		{429, "2", body("TooManyRequests"), KindThrottled, "TooManyRequests", 2 * time.Second},
 		{429, "2.128", body("TooManyRequests"), KindThrottled, "TooManyRequests", 2128 * time.Millisecond},
 		{429, "", body("TooManyRequests"), KindThrottled, "TooManyRequests", 0},
+		{429, "1e300", body("TooManyRequests"), KindThrottled, "TooManyRequests", maxRetryAfter}, // not an overflow
+		{429, "-3", body("TooManyRequests"), KindThrottled, "TooManyRequests", 0},
 		{503, "5", body("serviceNotAvailable"), KindThrottled, "serviceNotAvailable", 5 * time.Second},
 		{503, "", body("serviceNotAvailable"), KindTransient, "serviceNotAvailable", 0},
 		{500, "", "not json", KindTransient, "", 0},
