@@ -56,25 +56,7 @@ func TestOwnDistribution(t *testing.T) {
 	dir := t.TempDir()
 	backendPort, otlpPort := proctest.FreePort(t), proctest.FreePort(t)
 	backendFile := filepath.Join(dir, "backend.json")
-	backendCfg := proctest.WriteFile(t, filepath.Join(dir, "backend.yaml"), fmt.Sprintf(`
-receivers:
-  otlp:
-    protocols:
-      grpc:
-        endpoint: 127.0.0.1:%d
-exporters:
-  file:
-    path: %s
-service:
-  telemetry:
-    metrics:
-      level: none
-  pipelines:
-    logs:
-      receivers: [otlp]
-      exporters: [file]
-`, backendPort, backendFile))
-	proctest.StartCollector(t, nil, "--config", backendCfg).WaitReady(t)
+	startBackend(t, dir, backendPort, backendFile)
 
 	// The README's configuration as written, then what points it at this test's world. Lists (the
 	// tenants) are replaced by the second file, maps merged.
@@ -259,8 +241,8 @@ func sendAppLog(t *testing.T, port int) {
 
 // received is one log record in the backend's file.
 type received struct {
-	dataset, id string
-	attrs       map[string]any
+	tenant, dataset, id string
+	attrs               map[string]any
 }
 
 // readReceived parses the backend file exporter's OTLP JSON lines; a line still being written is
@@ -284,10 +266,11 @@ func readReceived(t *testing.T, path string) []received {
 		}
 		for _, rl := range logs.ResourceLogs().All() {
 			ds, _ := rl.Resource().Attributes().Get("o365.dataset")
+			tenant, _ := rl.Resource().Attributes().Get("o365.tenant.name")
 			for _, sl := range rl.ScopeLogs().All() {
 				for _, lr := range sl.LogRecords().All() {
 					id, _ := lr.Attributes().Get("o365.record.id")
-					out = append(out, received{dataset: ds.Str(), id: id.Str(), attrs: lr.Attributes().AsRaw()})
+					out = append(out, received{tenant: tenant.Str(), dataset: ds.Str(), id: id.Str(), attrs: lr.Attributes().AsRaw()})
 				}
 			}
 		}
