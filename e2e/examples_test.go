@@ -6,7 +6,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -52,15 +51,6 @@ func TestShippedConfigsKeepTheDeliveryGuarantee(t *testing.T) {
 
 var implicitSecret = regexp.MustCompile(`O365_SECRET_[A-Z0-9_]+`)
 
-// exampleValue stands in for an environment variable of an example: a connection string where one is
-// expected, any text otherwise.
-func exampleValue(name string) string {
-	if strings.Contains(name, "DSN") {
-		return "postgres://otelcol@127.0.0.1:5432/otelcol"
-	}
-	return "example-value-for-validate"
-}
-
 // Every configuration we ship is one the distribution accepts: `otelcol-o365 validate` (components
 // exist, every key is known, every Validate passes) with the environment variables it references set.
 func TestShippedConfigsValidate(t *testing.T) {
@@ -71,7 +61,7 @@ func TestShippedConfigsValidate(t *testing.T) {
 		cmd.Dir = ".." // collector-config.yaml's relative paths
 		cmd.Env = os.Environ()
 		for _, v := range shipcheck.EnvRefs(text) {
-			cmd.Env = append(cmd.Env, v+"="+exampleValue(v))
+			cmd.Env = append(cmd.Env, v+"="+shipcheck.ExampleValue(v))
 		}
 		// A tenant without a credential reads O365_SECRET_<TENANT_ID>; the example names the variable.
 		for _, v := range implicitSecret.FindAllString(text, -1) {

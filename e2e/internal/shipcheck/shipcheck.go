@@ -126,6 +126,15 @@ func EnvRefs(text string) []string {
 	return out
 }
 
+// ExampleValue stands in for an environment variable of a configuration being validated: a connection
+// string where one is expected, any text otherwise.
+func ExampleValue(name string) string {
+	if strings.Contains(name, "DSN") {
+		return "postgres://otelcol@127.0.0.1:5432/otelcol"
+	}
+	return "example-value-for-validate"
+}
+
 var (
 	yamlBlock  = regexp.MustCompile("(?s)```yaml\n(.*?)```")
 	serviceKey = regexp.MustCompile(`(?m)^service:`)
