@@ -28,7 +28,7 @@ const federatedToken = "eyJhbGciOiJSUzI1NiIsImtpZCI6ImsifQ.eyJpc3MiOiJodHRwczovL
 // what the workload identity webhook sets — against a simulator whose tenants are the configuration's
 // own (contoso: workload identity, fabrikam: client secret), with a second file that only moves what a
 // pod has to this machine: the Graph endpoints, the volume's paths, the listen addresses, the
-// exporter's endpoint (and Graph's request budget, for speed). The sqlite variant runs one replica, the postgres variant two sharing the
+// exporter's endpoint (and Graph's request budget, for speed). No Secret value appears in their logs. The sqlite variant runs one replica, the postgres variant two sharing the
 // database. Each replica's probes answer 200 on their paths, the admin route takes the Secret's token,
 // and the backend receives every record of both tenants exactly once.
 func TestDeploymentsRun(t *testing.T) {
@@ -178,9 +178,14 @@ func runDeployment(t *testing.T, d deployment, replicas int) {
 	for key, ids := range want {
 		assert.ElementsMatch(t, ids, got[key], "%s: every record once", key)
 	}
-	for _, p := range pods {
+	for i, p := range pods {
 		p.proc.Stop(t)
 		assert.Equal(t, 0, p.proc.ExitCode(), "a replica exits cleanly")
+		for key, value := range secrets {
+			if !strings.HasSuffix(envOfKey[key], "_DSN") { // the local DSN holds no password
+				assert.NotContains(t, p.proc.Out.String(), value, "replica %d logged the Secret's %s", i, key)
+			}
+		}
 	}
 }
 
