@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -55,7 +56,17 @@ var implicitSecret = regexp.MustCompile(`O365_SECRET_[A-Z0-9_]+`)
 // exist, every key is known, every Validate passes) with the environment variables it references set.
 func TestShippedConfigsValidate(t *testing.T) {
 	bin := proctest.Distribution(t)
+	// The files examples point o365_mapping at are the user's; the embedded defaults stand in for them.
+	userFiles := map[string]string{}
+	for _, name := range []string{"mapping.yml", "correlation.yml"} {
+		raw, err := os.ReadFile(filepath.Join("..", "processor", "o365mappingprocessor", name))
+		require.NoError(t, err)
+		userFiles["/etc/otelcol-o365/"+name] = proctest.WriteFile(t, filepath.Join(t.TempDir(), name), string(raw))
+	}
 	for name, text := range shippedConfigs(t) {
+		for example, stand := range userFiles {
+			text = strings.ReplaceAll(text, example, stand)
+		}
 		path := proctest.WriteFile(t, filepath.Join(t.TempDir(), "config.yaml"), text)
 		cmd := exec.Command(bin, "validate", "--config", path)
 		cmd.Dir = ".." // collector-config.yaml's relative paths
