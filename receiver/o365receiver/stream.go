@@ -223,7 +223,8 @@ func (s *eventStream) fetchSpan(ctx context.Context, sp *span) {
 		return
 	}
 	pg := sp.page.parsed
-	full := s.full(pg.Len(), top, pg.NextLink() != "")
+	full := pg.Len() >= top
+	capped := s.capped(pg.Len(), top, pg.NextLink() != "")
 	ts := sp.page.span
 	perPage := ts.Newest.Sub(ts.Oldest)
 	switch {
@@ -238,23 +239,23 @@ func (s *eventStream) fetchSpan(ctx context.Context, sp *span) {
 		sp.rest = splitRange(ts.Newest, sp.to, perPage*fillTarget/100)
 	case pg.NextLink() != "":
 		sp.rest = []*span{{link: pg.NextURL(link), from: sp.from, to: sp.to, via: sp.page.info}}
-	case s.ds.PageByTime && full:
+	case s.ds.PageByTime && (full || capped):
 		// Graph may end a full page of alerts without a nextLink (elastic/integrations#20234): continue
 		// by time, past what the page covered.
 		sp.rest = s.restByTime(sp, ts, pg.Len())
 	}
 }
 
-// full says whether a page of n records may have left records of its span unread: it holds $top, or as
-// many as the largest page Graph has shown to be short of $top yet not the last (a nextLink followed
-// it). A page without a nextLink that holds that many may have been cut at Graph's own page size.
-func (s *eventStream) full(n, top int, hasNext bool) bool {
+// capped says whether a page of n records short of $top may still have been cut at Graph's own page
+// size: it holds as many as the largest page Graph returned short of $top yet not the last (a nextLink
+// followed it). Only a page without a nextLink needs the answer.
+func (s *eventStream) capped(n, top int, hasNext bool) bool {
 	if hasNext && n > 0 && n < top {
 		for c := s.pageCap.Load(); int64(n) > c && !s.pageCap.CompareAndSwap(c, int64(n)); c = s.pageCap.Load() {
 		}
 	}
 	c := s.pageCap.Load()
-	return n >= top || (c > 0 && int64(n) >= c)
+	return c > 0 && int64(n) >= c
 }
 
 // restByTime is what is left of sp after a full page without a nextLink: the rest of its range beyond
