@@ -428,3 +428,46 @@ func normalizeMFACoverageSummary(_ *normalizer, lr plog.LogRecord, body pcommon.
 	})
 	return typ, nil
 }
+
+// normalizeRiskyUser reads a riskyUser of Identity Protection: the user's current risk. The event type
+// is risky_user.<snapshot | added | modified | removed>; a change of risk level or state is `modified`.
+func normalizeRiskyUser(n *normalizer, lr plog.LogRecord, body pcommon.Map) (string, *normError) {
+	var id, upn, displayName, level, state, detail string
+	var upnV, idV, displayNameV pcommon.Value
+	body.Range(func(k string, v pcommon.Value) bool {
+		switch k {
+		case "id":
+			id, idV = str(v), v
+		case "userPrincipalName":
+			upn, upnV = str(v), v
+		case "userDisplayName":
+			displayName, displayNameV = str(v), v
+		case "riskLevel":
+			level = str(v)
+		case "riskState":
+			state = str(v)
+		case "riskDetail":
+			detail = str(v)
+		}
+		return true
+	})
+	if id == "" {
+		return "", missing("id")
+	}
+	change := changeType(lr)
+	if state == "" && change != a.ChangeRemoved {
+		return "", missing("riskState")
+	}
+	n.pseudonymizeBody(upnV, idV, displayNameV)
+	typ := eventType("risky_user", change, "")
+	attrs := lr.Attributes()
+	attrs.EnsureCapacity(attrs.Len() + 10)
+	writeCommon(attrs, typ, a.LogTypeRiskyUser, changeActivity("Risky user", change))
+	putStr(attrs, a.UserName, n.user(upn))
+	attrs.PutStr(a.UserID, n.user(id))
+	putStr(attrs, a.UserFullName, n.user(displayName))
+	putStr(attrs, a.RiskLevel, noneIsEmpty(level))
+	putStr(attrs, a.RiskState, noneIsEmpty(state))
+	putStr(attrs, a.RiskDetail, noneIsEmpty(detail))
+	return typ, nil
+}
