@@ -9,10 +9,11 @@ import (
 
 // Security incidents (GET /v1.0/security/incidents[?$expand=alerts], microsoft.graph.security.incident):
 // a versioned stream like alerts_v2. With DatasetSpec.Versions = V, record i is version i%V of incident
-// i/V. Comments have the alertComment shape of Microsoft's model (the reference's example still shows
-// an older createdBy / createdTime). Version v holds the incident's first v+1 alerts (all of them at the last version), and the
-// incident's severity is the highest of its alerts' — so an incident whose later alert is high rises to
-// high, as Defender XDR raises it. Shape: the v1.0 reference's "List incidents" examples.
+// i/V. Version v holds the incident's first v+1 alerts (all of them at the last version); its severity
+// is the highest of all its alerts' from the first version on, so that no background incident rises in
+// severity — the incident_escalation scenario (scenarios.go) is the one that does. Shape: the v1.0
+// reference's "List incidents" examples; comments have the alertComment shape of Microsoft's model (the
+// example still shows an older createdBy / createdTime).
 
 // incident is the v1.0 microsoft.graph.security.incident resource. Alerts is last: without $expand the
 // simulator cuts it off (see withoutAlerts).
@@ -81,17 +82,19 @@ func buildIncident(s *stream, i int64) incident {
 		Classification: "unknown", Determination: "unknown", Status: "active", Severity: "informational",
 		CustomTags: []string{}, Comments: []alertComment{}, SystemTags: []string{}, Alerts: []alert{},
 	}
-	for j := range have {
+	for j := range total {
 		ah := incidentAlertHash(s, n, j)
+		if sev := alertTemplates[ah%uint64(len(alertTemplates))].severity; severityRank[sev] > severityRank[inc.Severity] {
+			inc.Severity = sev
+		}
+		if j >= have {
+			continue
+		}
 		joined := created.Add(time.Duration(j) * time.Millisecond)
 		if j > 0 && V > 1 {
 			joined = s.timeAt(n*V + j).Add(-time.Millisecond)
 		}
-		al := makeAlert(td, ah, alertIDOf(s.seed^0x1c1d, uint64(n)<<8|uint64(j), ah), id, joined, updated, pickedUp, stage)
-		inc.Alerts = append(inc.Alerts, al)
-		if severityRank[al.Severity] > severityRank[inc.Severity] {
-			inc.Severity = al.Severity
-		}
+		inc.Alerts = append(inc.Alerts, makeAlert(td, ah, alertIDOf(s.seed^0x1c1d, uint64(n)<<8|uint64(j), ah), id, joined, updated, pickedUp, stage))
 	}
 	lead := inc.Alerts[0]
 	inc.DisplayName = lead.Title + " involving one user"

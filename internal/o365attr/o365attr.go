@@ -254,9 +254,12 @@ const (
 	SecurityIncidentTags           = "o365.security_incident.tags"
 	SecurityIncidentAlertCount     = "o365.security_incident.alert_count"
 	SecurityIncidentAlertIDs       = "o365.security_incident.alert_ids"
-	// SecurityIncidentPreviousSeverity is the severity of the incident's previous version seen by the
-	// processor (absent for the first one seen).
+	// SecurityIncidentPreviousSeverity is the severity of the incident's nearest earlier version the
+	// processor saw (absent when it saw none).
 	SecurityIncidentPreviousSeverity = "o365.security_incident.previous_severity"
+	// SecurityIncidentRoseToHigh is true on the record that completes a rise of the incident to high
+	// severity: a version below high, then a later one at high, in whichever order they arrive.
+	SecurityIncidentRoseToHigh = "o365.security_incident.rose_to_high"
 )
 
 // Intune audit events (the actor is user.* or o365.application.*, the result o365.result).
