@@ -32,7 +32,7 @@ func TestReadinessIncidentsIntuneRiskyUsers(t *testing.T) {
 	rcfg := simReceiverConfig(sim, 1)
 	enabled := true
 	rcfg.Tenants[0].Datasets = map[string]o365receiver.DatasetConfig{
-		"security_incidents": {Enabled: &enabled}, "intune_audit_events": {Enabled: &enabled}, "risky_users": {},
+		"security_incidents": {Enabled: &enabled}, "intune_audit_events": {Enabled: &enabled}, "risky_users": {Enabled: &enabled},
 	}
 	startReceiver(t, rcfg, new(consumertest.LogsSink), ext)
 

@@ -209,11 +209,12 @@ var (
 		Permission: "AuditLog.Read.All", Licence: "Entra ID P1 or P2", Latency: "up to a day",
 	}
 	// RiskyUsers is Identity Protection's current risk of each user at risk: a change of riskLevel or
-	// riskState changes the item, so it shows as a `modified` change record.
+	// riskState changes the item, so it shows as a `modified` change record. Off by default: it needs
+	// Entra ID P2 outright, and a P1 tenant (which the default datasets fit) would only report it missing.
 	RiskyUsers = &Dataset{
 		Name: o365attr.DatasetRiskyUsers, Kind: Snapshot, EventName: o365attr.EventRiskyUser, Family: FamilyIdentityProtection,
 		Sources:     []Source{{APIVersion: "v1.0", Path: "/identityProtection/riskyUsers"}},
-		MaxPageSize: 500, DefaultEnabled: true, EventTimeField: "riskLastUpdatedDateTime",
+		MaxPageSize: 500, DefaultEnabled: false, EventTimeField: "riskLastUpdatedDateTime",
 		Permission: "IdentityRiskyUser.Read.All", Licence: "Entra ID P2", Latency: "not documented; follows its risk detections",
 		UnavailableIn: []string{"china"},
 	}

@@ -99,7 +99,7 @@ type TenantConfig struct {
 	Cloud string `mapstructure:"cloud"`
 	// Datasets to collect, by name; omitted = every dataset enabled by default. A listed dataset is
 	// collected unless `enabled: false`, or, for datasets off by default (security_alerts,
-	// security_incidents, intune_audit_events), unless `enabled: true`.
+	// security_incidents, intune_audit_events, risky_users), unless `enabled: true`.
 	Datasets map[string]DatasetConfig `mapstructure:"datasets"`
 
 	_ struct{}

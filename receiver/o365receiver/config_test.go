@@ -87,7 +87,7 @@ func TestLookbackPerDataset(t *testing.T) {
 	}, lookbacks("lookbacks", 0))
 	assert.Equal(t, map[string]time.Duration{
 		"signins": 30 * time.Minute, "directory_audits": 30 * time.Minute, "risk_detections": 60 * time.Hour,
-		"role_assignments": 0, "conditional_access_policies": 0, "mfa_coverage": 0, "risky_users": 0,
+		"role_assignments": 0, "conditional_access_policies": 0, "mfa_coverage": 0,
 	}, lookbacks("lookbacks", 1), "every dataset enabled by default, each with its default")
 	assert.Equal(t, map[string]time.Duration{"signins": 45 * time.Minute, "risk_detections": 72 * time.Hour},
 		lookbacks("lookbacks_receiver_wide", 0))

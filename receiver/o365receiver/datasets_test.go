@@ -84,7 +84,7 @@ func testEveryDataset(t *testing.T, relativeNextLinks bool) {
 	cfg.Tenants[0].Datasets = map[string]DatasetConfig{
 		"signins": {}, "directory_audits": {}, "security_alerts": {Enabled: &enabled}, "risk_detections": {},
 		"role_assignments": {}, "conditional_access_policies": {}, "mfa_coverage": {},
-		"security_incidents": {Enabled: &enabled}, "intune_audit_events": {Enabled: &enabled}, "risky_users": {},
+		"security_incidents": {Enabled: &enabled}, "intune_audit_events": {Enabled: &enabled}, "risky_users": {Enabled: &enabled},
 	}
 	sink := new(consumertest.LogsSink)
 	r := startReceiver(t, cfg, sink)

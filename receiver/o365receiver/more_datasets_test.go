@@ -127,7 +127,8 @@ func TestRiskyUsersChangeRecords(t *testing.T) {
 	require.Len(t, items, 12)
 	run := func(sink *consumertest.LogsSink, want int) {
 		cfg := simConfig(sim, 1)
-		cfg.Tenants[0].Datasets = map[string]DatasetConfig{"risky_users": {}}
+		enabled := true
+		cfg.Tenants[0].Datasets = map[string]DatasetConfig{"risky_users": {Enabled: &enabled}}
 		runOnStorage(t, dir, cfg, sink, func(*o365Receiver) bool { return sink.LogRecordCount() >= want })
 	}
 	first := new(consumertest.LogsSink)
