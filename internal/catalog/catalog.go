@@ -37,6 +37,7 @@ const (
 	FamilyIdentityProtection = "identity_protection"
 	FamilySecurity           = "security"
 	FamilyDirectory          = "directory"
+	FamilyIntune             = "intune"
 )
 
 // Limit is a family's documented request budget: TenantRequests per Window per app in one tenant, and
@@ -56,6 +57,9 @@ var Limits = map[string]Limit{
 	// Directory reads are metered in resource units (3,500+ per 10 s per app and tenant); a list page
 	// costs a few, so this stays far inside the smallest tenant's allowance.
 	FamilyDirectory: {TenantRequests: 100, Window: 10 * time.Second},
+	// Graph lists Intune's limits per Intune service; the smallest we found quoted (devices: 2,000
+	// requests per 20 s per app per tenant) is far above this, which an audit poll never nears.
+	FamilyIntune: {TenantRequests: 100, Window: 20 * time.Second},
 }
 
 // Dataset describes one kind of Graph data.
@@ -158,6 +162,30 @@ var (
 		Permission: "IdentityRiskEvent.Read.All", Licence: "Entra ID P2 (P1: limited)", Latency: "5–10 min real-time, up to 48 h offline",
 		UnavailableIn: []string{"china"},
 	}
+	// SecurityIncidents are Defender XDR incidents with their alerts expanded. Graph republishes an incident
+	// under its id whenever it changes (severity, status, assignment, a new alert), like alerts_v2.
+	SecurityIncidents = &Dataset{
+		Name: o365attr.DatasetSecurityIncidents, Kind: EventStream, EventName: o365attr.EventSecurityIncident, Family: FamilySecurity,
+		Sources:   []Source{{APIVersion: "v1.0", Path: "/security/incidents", Query: map[string]string{"$expand": "alerts"}}},
+		TimeField: "lastUpdateDateTime", EventTimeField: "lastUpdateDateTime", VersionField: "lastUpdateDateTime", PageByTime: true,
+		// Graph documents no $top maximum for incidents; each carries its alerts, so pages stay small.
+		Retention: 180 * day, MaxPageSize: 50, DefaultEnabled: false,
+		// As alerts_v2 (the incidents' own source): no latency documented; the measured lateness tells.
+		Lookback:   time.Hour,
+		Permission: "SecurityIncident.Read.All", Licence: "Microsoft Defender XDR", Latency: "not documented; one record per incident update",
+	}
+	// IntuneAuditEvents are Intune's own audit log (who changed which device policy, app or setting).
+	IntuneAuditEvents = &Dataset{
+		Name: o365attr.DatasetIntuneAuditEvents, Kind: EventStream, EventName: o365attr.EventIntuneAudit, Family: FamilyIntune,
+		Sources: []Source{{APIVersion: "v1.0", Path: "/deviceManagement/auditEvents"}},
+		// Off by default: a tenant without an Intune licence would only report it as missing.
+		TimeField: "activityDateTime", EventTimeField: "activityDateTime", DefaultEnabled: false,
+		// Graph documents neither $orderby, $top nor a retention for auditEvents: none is asked for or bounded.
+		// No latency is documented; the directory audits' 30 min margin, checked by the measured lateness.
+		Lookback: 30 * time.Minute,
+		// Documented least-privileged permission: the Intune apps scope, not DeviceManagementConfiguration.
+		Permission: "DeviceManagementApps.Read.All", Licence: "Microsoft Intune", Latency: "not documented",
+	}
 	RoleAssignments = &Dataset{
 		Name: o365attr.DatasetRoleAssignments, Kind: Snapshot, EventName: o365attr.EventRoleAssignment, Family: FamilyDirectory,
 		Sources: []Source{
@@ -180,9 +208,20 @@ var (
 		MaxPageSize: 999, DefaultEnabled: true, EventTimeField: "lastUpdatedDateTime",
 		Permission: "AuditLog.Read.All", Licence: "Entra ID P1 or P2", Latency: "up to a day",
 	}
+	// RiskyUsers is Identity Protection's current risk of each user at risk: a change of riskLevel or
+	// riskState changes the item, so it shows as a `modified` change record. Off by default: it needs
+	// Entra ID P2 outright, and a P1 tenant (which the default datasets fit) would only report it missing.
+	RiskyUsers = &Dataset{
+		Name: o365attr.DatasetRiskyUsers, Kind: Snapshot, EventName: o365attr.EventRiskyUser, Family: FamilyIdentityProtection,
+		Sources:     []Source{{APIVersion: "v1.0", Path: "/identityProtection/riskyUsers"}},
+		MaxPageSize: 500, DefaultEnabled: false, EventTimeField: "riskLastUpdatedDateTime",
+		Permission: "IdentityRiskyUser.Read.All", Licence: "Entra ID P2", Latency: "not documented; follows its risk detections",
+		UnavailableIn: []string{"china"},
+	}
 )
 
-var all = []*Dataset{SignIns, DirectoryAudits, SecurityAlerts, RiskDetections, RoleAssignments, ConditionalAccessPolicies, MFACoverage}
+var all = []*Dataset{SignIns, DirectoryAudits, SecurityAlerts, RiskDetections, RoleAssignments, ConditionalAccessPolicies, MFACoverage,
+	SecurityIncidents, IntuneAuditEvents, RiskyUsers}
 
 // All lists every dataset, in catalog order (the order of Index).
 func All() []*Dataset { return all }

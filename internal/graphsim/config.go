@@ -18,10 +18,14 @@
 //	role_eligibility_schedules   GET /v1.0/roleManagement/directory/roleEligibilitySchedules[?$expand=…]
 //	conditional_access_policies  GET /v1.0/identity/conditionalAccess/policies
 //	mfa_coverage                 GET /v1.0/reports/authenticationMethods/userRegistrationDetails
+//	security_incidents           GET /v1.0/security/incidents[?$expand=alerts] (versioned: one record per incident update)
+//	intune_audit_events          GET /v1.0/deviceManagement/auditEvents
+//	risky_users                  GET /v1.0/identityProtection/riskyUsers
 //
-// The first seven are event streams (filtered and ordered by time, paged with $skiptoken, ground truth
-// from IDs and Keys, extended at run time with Inject); the last four are snapshots (listed whole, ground
-// truth from Items, changed at run time with SetItem and RemoveItem).
+// The first seven, security_incidents and intune_audit_events are event streams (filtered and ordered
+// by time, paged with $skiptoken, ground truth from IDs and Keys, extended at run time with Inject); the
+// others are snapshots (listed whole, ground truth from Items, changed at run time with SetItem and
+// RemoveItem).
 //
 // Identity: POST /{tenant}/oauth2/v2.0/token (client credentials with a client secret, a certificate's
 // client assertion — verified — or a workload identity's federated token), GET
@@ -118,8 +122,9 @@ type Tenant struct {
 	Unlicensed bool `yaml:"unlicensed"`
 	// Datasets to generate, by receiver dataset name. Event streams: signins (interactive),
 	// signins_non_interactive, signins_service_principal, signins_managed_identity, directory_audits,
-	// security_alerts, risk_detections. Snapshots: role_assignments, role_eligibility_schedules,
-	// conditional_access_policies, mfa_coverage. A dataset left out is served empty.
+	// security_alerts, risk_detections, security_incidents, intune_audit_events. Snapshots:
+	// role_assignments, role_eligibility_schedules, conditional_access_policies, mfa_coverage,
+	// risky_users. A dataset left out is served empty.
 	Datasets map[string]DatasetSpec `yaml:"datasets"`
 	// Scenarios to inject into the tenant's data (scenarios.go): brute_force, password_spray,
 	// privileged_user_without_mfa, policy_report_only, impossible_travel.
@@ -173,7 +178,7 @@ type DatasetSpec struct {
 	// LateFraction of records become visible only LateDelay after their own timestamp.
 	LateFraction float64       `yaml:"late_fraction"`
 	LateDelay    time.Duration `yaml:"late_delay"`
-	// Versions (security_alerts, risk_detections; default 1): record i is version i%Versions of item
+	// Versions (security_alerts, security_incidents, risk_detections; default 1): record i is version i%Versions of item
 	// i/Versions — the same id, republished with a later time field as the item changes. Requires
 	// PerTimestamp 1 (two versions of one item never share a time).
 	Versions int `yaml:"versions"`

@@ -127,6 +127,23 @@ var datasetDefs = func() []*datasetDef {
 			build: func(s *stream, i int64, _ bool) json.RawMessage { return mustJSON(buildRiskDetection(s, i)) },
 		},
 		&datasetDef{
+			// Defender XDR incidents, licensed like alerts; $expand=alerts adds each incident's alerts.
+			name: "security_incidents", kind: kindStream, path: "/security/incidents", family: "security",
+			roles: []string{"SecurityIncident.Read.All", "SecurityIncident.ReadWrite.All"}, context: "security/incidents",
+			timeField: "lastUpdateDateTime", timeUnit: 100 * time.Nanosecond, versioned: true, skippable: true,
+			expandable: []string{"alerts"},
+			id:         incidentID,
+			build:      func(s *stream, i int64, _ bool) json.RawMessage { return mustJSON(buildIncident(s, i)) },
+		},
+		&datasetDef{
+			// Intune's audit log: needs an Intune licence, not Entra ID P1/P2.
+			name: "intune_audit_events", kind: kindStream, path: "/deviceManagement/auditEvents", family: "intune",
+			roles: []string{"DeviceManagementApps.Read.All", "DeviceManagementApps.ReadWrite.All"}, context: "deviceManagement/auditEvents",
+			timeField: "activityDateTime", timeUnit: 100 * time.Nanosecond,
+			id:    func(s *stream, i int64) string { return guid(s.seed, uint64(i)) },
+			build: func(s *stream, i int64, _ bool) json.RawMessage { return mustJSON(buildIntuneAudit(s, i)) },
+		},
+		&datasetDef{
 			name: "role_assignments", kind: kindSnapshot, path: "/roleManagement/directory/roleAssignments", family: "directory",
 			roles: []string{"RoleManagement.Read.Directory", "Directory.Read.All", "RoleManagement.Read.All",
 				"RoleManagement.ReadWrite.Directory", "Directory.ReadWrite.All"},
@@ -158,6 +175,14 @@ var datasetDefs = func() []*datasetDef {
 			generate: genUserRegistrationDetails,
 			capacity: func(Tenant) int { return maxUsers },
 		},
+		&datasetDef{
+			// Entra ID P2 (the simulator's `unlicensed` tenant has neither P1 nor P2).
+			name: "risky_users", kind: kindSnapshot, path: "/identityProtection/riskyUsers", family: "identity_protection",
+			roles: []string{"IdentityRiskyUser.Read.All", "IdentityRiskyUser.ReadWrite.All"}, premium: true,
+			context: "identityProtection/riskyUsers", maxTop: 500,
+			generate: genRiskyUsers,
+			capacity: func(t Tenant) int { return poolSize(t) / 3 },
+		},
 	)
 	return defs
 }()
@@ -188,7 +213,7 @@ func (d *datasetDef) validate(spec DatasetSpec, t Tenant) error {
 	switch d.kind {
 	case kindStream:
 		if spec.Versions > 1 && !d.versioned {
-			errs = append(errs, errors.New("versions applies to security_alerts and risk_detections only"))
+			errs = append(errs, errors.New("versions applies to security_alerts, security_incidents and risk_detections only"))
 		}
 		if spec.Versions > 1 && spec.PerTimestamp > 1 {
 			errs = append(errs, errors.New("versions > 1 requires per_timestamp 1: two versions of an item never share a time"))

@@ -788,7 +788,8 @@ func TestDemoConfig(t *testing.T) {
 	assert.True(t, fabrikam.Unlicensed)
 	assert.False(t, contoso.Unlicensed)
 	datasets := []string{"signins", "signins_non_interactive", "signins_service_principal", "signins_managed_identity", "directory_audits",
-		"security_alerts", "risk_detections", "role_assignments", "role_eligibility_schedules", "conditional_access_policies", "mfa_coverage"}
+		"security_alerts", "risk_detections", "role_assignments", "role_eligibility_schedules", "conditional_access_policies", "mfa_coverage",
+		"security_incidents", "intune_audit_events", "risky_users"}
 	for _, tn := range cfg.Tenants {
 		for _, d := range datasets {
 			assert.Positive(t, tn.Datasets[d].Count, "%s has %s", tn.Name, d)

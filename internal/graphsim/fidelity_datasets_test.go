@@ -35,6 +35,15 @@ var allDatasets = map[string]graphsim.DatasetSpec{
 	"mfa_coverage":                {Count: 250},
 }
 
+// anyValues widens a page's typed values.
+func anyValues[T any](vs []T) []any {
+	out := make([]any, len(vs))
+	for i, v := range vs {
+		out[i] = v
+	}
+	return out
+}
+
 // fidelityPages fetches path to the end and checks every page of kind.
 func (e *env) fidelityPages(t *testing.T, kind, path, token string) []any {
 	t.Helper()
@@ -46,29 +55,23 @@ func (e *env) fidelityPages(t *testing.T, kind, path, token string) []any {
 		require.NotNil(t, p)
 		switch c := p.(type) {
 		case security.AlertCollectionResponseable:
-			for _, v := range c.GetValue() {
-				items = append(items, v)
-			}
+			items = append(items, anyValues(c.GetValue())...)
 		case models.RiskDetectionCollectionResponseable:
-			for _, v := range c.GetValue() {
-				items = append(items, v)
-			}
+			items = append(items, anyValues(c.GetValue())...)
 		case models.UnifiedRoleAssignmentCollectionResponseable:
-			for _, v := range c.GetValue() {
-				items = append(items, v)
-			}
+			items = append(items, anyValues(c.GetValue())...)
 		case models.UnifiedRoleEligibilityScheduleCollectionResponseable:
-			for _, v := range c.GetValue() {
-				items = append(items, v)
-			}
+			items = append(items, anyValues(c.GetValue())...)
 		case models.ConditionalAccessPolicyCollectionResponseable:
-			for _, v := range c.GetValue() {
-				items = append(items, v)
-			}
+			items = append(items, anyValues(c.GetValue())...)
 		case models.UserRegistrationDetailsCollectionResponseable:
-			for _, v := range c.GetValue() {
-				items = append(items, v)
-			}
+			items = append(items, anyValues(c.GetValue())...)
+		case security.IncidentCollectionResponseable:
+			items = append(items, anyValues(c.GetValue())...)
+		case models.AuditEventCollectionResponseable:
+			items = append(items, anyValues(c.GetValue())...)
+		case models.RiskyUserCollectionResponseable:
+			items = append(items, anyValues(c.GetValue())...)
 		default:
 			t.Fatalf("unexpected page type %T", p)
 		}

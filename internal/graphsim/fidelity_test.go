@@ -71,6 +71,9 @@ var fidelityKinds = map[string]absser.ParsableFactory{
 	"userRegistrationDetails":        models.CreateUserRegistrationDetailsCollectionResponseFromDiscriminatorValue,
 	"alert":                          security.CreateAlertCollectionResponseFromDiscriminatorValue,
 	"riskDetection":                  models.CreateRiskDetectionCollectionResponseFromDiscriminatorValue,
+	"incident":                       security.CreateIncidentCollectionResponseFromDiscriminatorValue,
+	"auditEvent":                     models.CreateAuditEventCollectionResponseFromDiscriminatorValue,
+	"riskyUser":                      models.CreateRiskyUserCollectionResponseFromDiscriminatorValue,
 }
 
 // fidelityContexts is the @odata.context Graph v1.0 puts on each kind's page.
@@ -83,6 +86,9 @@ var fidelityContexts = map[string]string{
 	"userRegistrationDetails":        "https://graph.microsoft.com/v1.0/$metadata#reports/authenticationMethods/userRegistrationDetails",
 	"alert":                          "https://graph.microsoft.com/v1.0/$metadata#security/alerts_v2",
 	"riskDetection":                  "https://graph.microsoft.com/v1.0/$metadata#identityProtection/riskDetections",
+	"incident":                       "https://graph.microsoft.com/v1.0/$metadata#security/incidents(alerts())",
+	"auditEvent":                     "https://graph.microsoft.com/v1.0/$metadata#deviceManagement/auditEvents",
+	"riskyUser":                      "https://graph.microsoft.com/v1.0/$metadata#identityProtection/riskyUsers",
 }
 
 // finding is one fidelity problem.

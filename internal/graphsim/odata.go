@@ -60,8 +60,8 @@ func parseListQuery(q url.Values, def *datasetDef, capTop int) (listQuery, error
 
 // parseQuery parses the query options Graph accepts on def's collection. Event streams: $filter on the
 // time field (and the dataset's alternative time properties; on beta sign-ins a signInEventTypes
-// clause), $orderby on the time field where supported, $top, $skiptoken. Snapshots: $top, $skiptoken and
-// $expand of the navigation properties the dataset has. Any other $ option is refused, as Graph refuses
+// clause), $orderby on the time field where supported, $top, $skiptoken. Snapshots: $top, $skiptoken.
+// Both: $expand of the navigation properties the dataset has. Any other $ option is refused, as Graph refuses
 // what an API does not support; options without $ are ignored.
 func parseQuery(q url.Values, def *datasetDef, capTop int, beta bool) (listQuery, error) {
 	defTop, maxTop := def.pageSizes(capTop)
@@ -71,9 +71,8 @@ func parseQuery(q url.Values, def *datasetDef, capTop int, beta bool) (listQuery
 		allowed["$filter"] = true
 		allowed["$orderby"] = def.orderable
 		allowed["$skip"] = def.skippable
-	} else {
-		allowed["$expand"] = len(def.expandable) > 0
 	}
+	allowed["$expand"] = len(def.expandable) > 0
 	for key := range q {
 		if strings.HasPrefix(key, "$") && !allowed[key] {
 			return lq, fmt.Errorf("query option '%s' is not supported", key)

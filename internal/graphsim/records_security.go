@@ -120,9 +120,13 @@ func (s *stream) item(i int64) (int64, int64) { return i / s.versions(), i % s.v
 
 func alertID(s *stream, i int64) string {
 	a, _ := s.item(i)
-	h := mix(s.seed, uint64(a)^0xa1e7)
+	return alertIDOf(s.seed, uint64(a), mix(s.seed, uint64(a)^0xa1e7))
+}
+
+// alertIDOf is the id of alert n with hash h: the service's prefix, a tick count and a number.
+func alertIDOf(seed, n, h uint64) string {
 	t := alertTemplates[h%uint64(len(alertTemplates))]
-	return fmt.Sprintf("%s%018d_%09d", t.prefix, 637000000000000000+mix(s.seed^0x1d, uint64(a))%1e15, (h>>20)%1e9)
+	return fmt.Sprintf("%s%018d_%09d", t.prefix, 637000000000000000+mix(seed^0x1d, n)%1e15, (h>>20)%1e9)
 }
 
 // alertCreatedAt is when the alert of record i was created: up to 10 minutes before its first version.
@@ -137,29 +141,37 @@ func alertMaxLead(s *stream) time.Duration {
 }
 
 func buildAlert(s *stream, i int64) alert {
-	td := s.tenant
 	a, v := s.item(i)
 	h := mix(s.seed, uint64(a)^0xa1e7)
+	updated := s.timeAt(i)
+	// The analyst picked the alert up when its second version was published (at once for one version).
+	pickedUp := updated
+	if V := s.versions(); V > 1 {
+		pickedUp = s.timeAt(a*s.versions() + 1)
+	}
+	return makeAlert(s.tenant, h, alertID(s, i), fmt.Sprint(10000+(h>>24)%90000), alertCreatedAt(s, i), updated, pickedUp,
+		progressStage(h, v, s.versions()))
+}
+
+// progressStage is how far an item with V versions has progressed at version v: new (0) → in progress
+// (1) → resolved (2) over the versions; a single-version item is at any stage, by its hash.
+func progressStage(h uint64, v, V int64) int {
+	switch {
+	case V <= 1:
+		return int((h >> 40) % 3)
+	case v == 0:
+		return 0
+	case v == V-1:
+		return 2
+	}
+	return 1
+}
+
+// makeAlert builds the alert with hash h (its template, user and verdict) at a stage of its progress.
+func makeAlert(td *tenantData, h uint64, id, incident string, created, updated, pickedUp time.Time, stage int) alert {
 	t := alertTemplates[h%uint64(len(alertTemplates))]
 	u := td.users[(h>>8)%uint64(len(td.users))]
-	id := alertID(s, i)
-	created := alertCreatedAt(s, i)
-	updated := s.timeAt(i)
-	incident := fmt.Sprint(10000 + (h>>24)%90000)
 	ms := func(t time.Time) string { return formatTimeUnit(t, time.Millisecond) }
-
-	// Progress: new → inProgress → resolved over the versions; single-version alerts are at any stage.
-	stage := int((h >> 40) % 3)
-	if V := s.versions(); V > 1 {
-		switch {
-		case v == 0:
-			stage = 0
-		case v == V-1:
-			stage = 2
-		default:
-			stage = 1
-		}
-	}
 	al := alert{
 		ODataType: "#microsoft.graph.security.alert", ID: id, ProviderAlertID: id, IncidentID: incident,
 		Status: "new", Severity: t.severity, Classification: strPtr("unknown"), Determination: strPtr("unknown"),
@@ -184,11 +196,6 @@ func buildAlert(s *stream, i int64) alert {
 	analyst := "secops@" + td.domain
 	if stage >= 1 {
 		al.Status, al.AssignedTo, al.InvestigationState = "inProgress", &analyst, "running"
-		// The analyst picked the alert up when its second version was published (at once for one version).
-		pickedUp := updated
-		if V := s.versions(); V > 1 {
-			pickedUp = s.timeAt(a*V + 1)
-		}
 		al.Comments = append(al.Comments, alertComment{Comment: "Investigating with the user's manager.",
 			CreatedByDisplayName: analyst, CreatedDateTime: FormatTime(pickedUp)})
 	}

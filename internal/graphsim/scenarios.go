@@ -20,6 +20,8 @@ import (
 //	                             report-only: a directory audit (2 h before) and the policy's new state
 //	impossible_travel            one user signs in from Tokyo, then 30 minutes later from São Paulo
 //	                             (7 h before)
+//	incident_escalation          a Defender XDR incident opened at medium (impossible travel, 4 h before)
+//	                             rises to high 25 minutes later, when a forwarding-rule alert joins it
 //
 // The accounts of brute_force, impossible_travel and privileged_user_without_mfa are their own, outside
 // the generated user pool, so nothing of the background touches them.
@@ -29,6 +31,7 @@ var scenarios = map[string]func(s *Server, td *tenantData) error{
 	"privileged_user_without_mfa": (*Server).scenarioPrivilegedWithoutMFA,
 	"policy_report_only":          (*Server).scenarioPolicyReportOnly,
 	"impossible_travel":           (*Server).scenarioImpossibleTravel,
+	"incident_escalation":         (*Server).scenarioIncidentEscalation,
 }
 
 // ScenarioNames lists the scenarios, sorted.
@@ -237,4 +240,35 @@ func (s *Server) scenarioPolicyReportOnly(td *tenantData) error {
 		return err
 	}
 	return s.Inject(td.cfg.ID, "directory_audits", time.Time{}, o)
+}
+
+// scenarioIncidentEscalation publishes two versions of one incident: at medium with its impossible
+// travel alert, then at high once a suspicious inbox forwarding rule alert of the same user joins it.
+func (s *Server) scenarioIncidentEscalation(td *tenantData) error {
+	// Alert hashes that pick the templates (h % 6): impossible travel (medium), inbox forwarding rule
+	// (high); both pick the user by h>>8, which +4 leaves alone here (low byte 0x87).
+	travel := uint64(6*0x5ce71c1 + 1)
+	forwarding := travel + 4
+	opened := s.anchor.Add(-4 * time.Hour)
+	raised := opened.Add(25 * time.Minute)
+	id := "88000001"
+	first := makeAlert(td, travel, alertIDOf(td.seed^0x5ce7, 1, travel), id, opened, opened, opened, 0)
+	second := makeAlert(td, forwarding, alertIDOf(td.seed^0x5ce7, 2, forwarding), id, raised.Add(-time.Minute), raised, raised, 0)
+	version := func(at time.Time, severity string, alerts ...alert) (map[string]any, error) {
+		return toMap(incident{ODataType: "#microsoft.graph.security.incident", ID: id, TenantID: td.cfg.ID,
+			IncidentWebURL:  "https://security.microsoft.com/incidents/" + id + "?tid=" + td.cfg.ID,
+			DisplayName:     "Multi-stage incident involving Initial access & Exfiltration on one user reported by multiple sources",
+			CreatedDateTime: FormatTime(opened), LastUpdateDateTime: FormatTime(at), Classification: "unknown", Determination: "unknown",
+			Status: "active", Severity: severity, CustomTags: []string{}, Comments: []alertComment{}, SystemTags: []string{},
+			Description: first.Description, Alerts: alerts})
+	}
+	medium, err := version(opened, "medium", first)
+	if err != nil {
+		return err
+	}
+	high, err := version(raised, "high", first, second)
+	if err != nil {
+		return err
+	}
+	return s.Inject(td.cfg.ID, "security_incidents", time.Time{}, medium, high)
 }

@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -226,7 +227,7 @@ func (s *Server) Requests() []RequestRecord {
 
 // IDs returns the ids of all records of tenantID's event stream dataset with their time field in
 // [from, to], whether visible yet or not, in time order (synthetic records, then injected ones). A
-// versioned item (security_alerts, risk_detections with DatasetSpec.Versions > 1) appears once per version
+// versioned item (security_alerts, security_incidents, risk_detections with DatasetSpec.Versions > 1) appears once per version
 // in range; Keys tells the versions apart. Nil for an unknown tenant or dataset and for snapshot datasets
 // (see Items).
 func (s *Server) IDs(tenantID, dataset string, from, to time.Time) []string {
@@ -612,10 +613,15 @@ func (s *Server) pageBody(r *http.Request, def *datasetDef, td *tenantData, now 
 		if cur != nil && !st.omitsNextLink() {
 			next = cur.token()
 		}
+		context = expandedContext(def, lq.expand)
+		trim := slices.Contains(def.expandable, "alerts") && !slices.Contains(lq.expand, "alerts")
 		items = func() {
 			for i, rec := range records {
 				if i > 0 {
 					buf.WriteByte(',')
+				}
+				if trim {
+					rec = withoutAlerts(rec)
 				}
 				buf.Write(rec)
 			}
@@ -626,7 +632,7 @@ func (s *Server) pageBody(r *http.Request, def *datasetDef, td *tenantData, now 
 		if cur != nil {
 			next = cur.token()
 		}
-		context = snapshotContext(def, lq.expand)
+		context = expandedContext(def, lq.expand)
 		items = func() {
 			for i, it := range page {
 				if i > 0 {

@@ -199,8 +199,8 @@ func (td *tenantData) expansion(nav string, it snapItem) json.RawMessage {
 	return json.RawMessage("null")
 }
 
-// snapshotContext is the @odata.context of a snapshot page: Graph names the expanded properties.
-func snapshotContext(def *datasetDef, expand []string) string {
+// expandedContext is the @odata.context of a page: Graph names the expanded properties.
+func expandedContext(def *datasetDef, expand []string) string {
 	if len(expand) == 0 {
 		return def.context
 	}

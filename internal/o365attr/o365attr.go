@@ -22,6 +22,9 @@ const (
 	DatasetMFACoverage               = "mfa_coverage"
 	DatasetSecurityAlerts            = "security_alerts"
 	DatasetRiskDetections            = "risk_detections"
+	DatasetSecurityIncidents         = "security_incidents"
+	DatasetIntuneAuditEvents         = "intune_audit_events"
+	DatasetRiskyUsers                = "risky_users"
 	// DatasetIncidentCandidates is the dataset of the processor's own IncidentCandidate records.
 	DatasetIncidentCandidates = "incident_candidates"
 )
@@ -36,6 +39,9 @@ const (
 	EventMFACoverageSummary      = "o365.mfa_coverage_summary"
 	EventSecurityAlert           = "o365.security_alert"
 	EventRiskDetection           = "o365.risk_detection"
+	EventSecurityIncident        = "o365.security_incident"
+	EventIntuneAudit             = "o365.intune_audit"
+	EventRiskyUser               = "o365.risky_user"
 	EventIncidentCandidate       = "o365.incident_candidate"
 )
 
@@ -235,6 +241,34 @@ const (
 	AlertEvidenceProcesses = "o365.alert.evidence.processes"
 )
 
+// Security incidents (Defender XDR).
+const (
+	SecurityIncidentID             = "o365.security_incident.id"
+	SecurityIncidentName           = "o365.security_incident.name"
+	SecurityIncidentSeverity       = "o365.security_incident.severity"
+	SecurityIncidentStatus         = "o365.security_incident.status"
+	SecurityIncidentClassification = "o365.security_incident.classification"
+	SecurityIncidentDetermination  = "o365.security_incident.determination"
+	SecurityIncidentAssignedTo     = "o365.security_incident.assigned_to"
+	SecurityIncidentURL            = "o365.security_incident.url"
+	SecurityIncidentTags           = "o365.security_incident.tags"
+	SecurityIncidentAlertCount     = "o365.security_incident.alert_count"
+	SecurityIncidentAlertIDs       = "o365.security_incident.alert_ids"
+	// SecurityIncidentPreviousSeverity is the severity of the incident's nearest earlier version the
+	// processor saw (absent when it saw none).
+	SecurityIncidentPreviousSeverity = "o365.security_incident.previous_severity"
+	// SecurityIncidentRoseToHigh is true on the record that completes a rise of the incident to high
+	// severity: a version below high, then a later one at high, in whichever order they arrive.
+	SecurityIncidentRoseToHigh = "o365.security_incident.rose_to_high"
+)
+
+// Intune audit events (the actor is user.* or o365.application.*, the result o365.result).
+const (
+	IntuneCategory      = "o365.intune.category"
+	IntuneComponent     = "o365.intune.component"
+	IntuneOperationType = "o365.intune.operation_type"
+)
+
 // Risk detections.
 const (
 	RiskEventType       = "o365.risk.event_type"
@@ -276,6 +310,9 @@ const (
 	LogTypeMFACoverage             = "mfa_coverage"
 	LogTypeSecurityAlert           = "security_alert"
 	LogTypeRiskDetection           = "risk_detection"
+	LogTypeSecurityIncident        = "security_incident"
+	LogTypeIntuneAudit             = "intune_audit"
+	LogTypeRiskyUser               = "risky_user"
 	LogTypeIncidentCandidate       = "incident_candidate"
 )
 

@@ -60,7 +60,7 @@ func TestDemoRaisesEveryRule(t *testing.T) {
 	t.Cleanup(func() { require.NoError(t, rcv.Shutdown(context.Background())) })
 
 	want := map[string]int{"brute_force": 1, "password_spray": 1, "privileged_role_without_mfa": 2, // and the break-glass account
-		"conditional_access_policy_disabled": 1, "impossible_travel": 1}
+		"conditional_access_policy_disabled": 1, "impossible_travel": 1, "security_incident_severity_high": 1}
 	byRule := func() map[string]int {
 		got := map[string]int{}
 		for _, inc := range incidentsOf(sink.AllLogs()...) {

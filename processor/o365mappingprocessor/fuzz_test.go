@@ -55,6 +55,18 @@ func FuzzNormalizeRiskDetection(f *testing.F) {
 	fuzzNormalize(f, datasetOf(catalog.RiskDetections), "risk_detection")
 }
 
+func FuzzNormalizeSecurityIncident(f *testing.F) {
+	fuzzNormalize(f, datasetOf(catalog.SecurityIncidents), "security_incident")
+}
+
+func FuzzNormalizeIntuneAudit(f *testing.F) {
+	fuzzNormalize(f, datasetOf(catalog.IntuneAuditEvents), "intune_audit_event")
+}
+
+func FuzzNormalizeRiskyUser(f *testing.F) {
+	fuzzNormalize(f, datasetOf(catalog.RiskyUsers), "risky_user")
+}
+
 func fuzzNormalize(f *testing.F, ds *dataset, sampleName string) {
 	if sampleName != "" {
 		s := sample(f, sampleName)

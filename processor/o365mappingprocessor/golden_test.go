@@ -57,6 +57,12 @@ func TestGolden(t *testing.T) {
 		{name: "risk_detections", dataset: a.DatasetRiskDetections},
 		{name: "risk_detections_ocsf", input: "risk_detections", dataset: a.DatasetRiskDetections,
 			config: func(c *Config) { c.OCSF = true }},
+		// Issue 15: the documented examples, see testdata/golden/SOURCES.md.
+		{name: "security_incidents", dataset: a.DatasetSecurityIncidents},
+		{name: "security_incidents_pseudonymized", input: "security_incidents", dataset: a.DatasetSecurityIncidents, config: pseudo},
+		{name: "intune_audit_events", dataset: a.DatasetIntuneAuditEvents},
+		{name: "risky_users", dataset: a.DatasetRiskyUsers,
+			changes: map[int]string{1: a.ChangeAdded, 2: a.ChangeModified, 3: a.ChangeRemoved}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

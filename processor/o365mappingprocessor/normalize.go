@@ -65,6 +65,9 @@ var processorFacts = map[*catalog.Dataset]struct {
 	catalog.RoleAssignments:           {a.LogTypeRoleAssignment, normalizeRoleAssignment},
 	catalog.ConditionalAccessPolicies: {a.LogTypeConditionalAccessPolicy, normalizeConditionalAccessPolicy},
 	catalog.MFACoverage:               {a.LogTypeMFARegistration, normalizeMFARegistration},
+	catalog.SecurityIncidents:         {a.LogTypeSecurityIncident, normalizeSecurityIncident},
+	catalog.IntuneAuditEvents:         {a.LogTypeIntuneAudit, normalizeIntuneAudit},
+	catalog.RiskyUsers:                {a.LogTypeRiskyUser, normalizeRiskyUser},
 }
 
 var (

@@ -18,7 +18,7 @@ func normalizeSecurityAlert(n *normalizer, lr plog.LogRecord, body pcommon.Map) 
 		id, title, description, severity, status, category, serviceSource, detectionSource string
 		incidentID, product, webURL, created, updated                                      string
 		classification, determination, incidentURL, assignedTo                             string
-		upn, userID, displayName, ip, country                                              string
+		subject                                                                            evidenceSubject
 		techniques, evidence                                                               pcommon.Value
 		ids                                                                                []pcommon.Value
 	)
@@ -63,62 +63,13 @@ func normalizeSecurityAlert(n *normalizer, lr plog.LogRecord, body pcommon.Map) 
 			techniques = v
 		case "evidence":
 			evidence = v
-			s, ok := sliceOf(v)
-			if !ok {
-				return true
-			}
-			for i := 0; i < s.Len(); i++ {
-				ev, ok := mapOf(s.At(i))
-				if !ok {
-					continue
-				}
-				odt := get(ev, "@odata.type")
-				switch str(odt) {
-				case "#microsoft.graph.security.userEvidence":
-					acct := get(ev, "userAccount")
-					am, ok := mapOf(acct)
-					if !ok {
-						continue
-					}
-					am.Range(func(k string, v pcommon.Value) bool {
-						switch k {
-						case "userPrincipalName":
-							if upn == "" {
-								upn = str(v)
-							}
-						case "azureAdUserId":
-							if userID == "" {
-								userID = str(v)
-							}
-						case "displayName":
-							if displayName == "" {
-								displayName = str(v)
-							}
-						case "accountName", "userSid":
-						default:
-							return true
-						}
-						if collect {
-							ids = append(ids, v)
-						}
-						return true
-					})
-				case "#microsoft.graph.security.ipEvidence":
-					if ip == "" {
-						v := get(ev, "ipAddress")
-						ip = str(v)
-						c := get(ev, "countryLetterCode")
-						country = str(c)
-					}
-				}
-			}
+			ids = subject.read(v, collect, ids)
 		}
 		return true
 	})
 	if id == "" {
 		return "", missing("id")
 	}
-	n.pseudonymizeBody(ids...)
 
 	typ := eventType("security_alert", category, "")
 	attrs := lr.Attributes()
@@ -128,12 +79,7 @@ func normalizeSecurityAlert(n *normalizer, lr plog.LogRecord, body pcommon.Map) 
 		activity = "Security alert"
 	}
 	writeCommon(attrs, typ, a.LogTypeSecurityAlert, activity)
-	upnP, uidP := n.user(upn), n.user(userID)
-	putStr(attrs, a.UserName, upnP)
-	putStr(attrs, a.UserID, uidP)
-	putStr(attrs, a.UserFullName, n.user(displayName))
-	putStr(attrs, a.ClientAddress, ip)
-	putStr(attrs, a.GeoCountryISOCode, country)
+	upnP, uidP := subject.write(n, attrs)
 	attrs.PutStr(a.AlertID, id)
 	putStr(attrs, a.AlertTitle, title)
 	putStr(attrs, a.AlertSeverity, severity)
@@ -150,6 +96,7 @@ func normalizeSecurityAlert(n *normalizer, lr plog.LogRecord, body pcommon.Map) 
 	putStr(attrs, a.AlertIncidentURL, incidentURL)
 	putStr(attrs, a.AlertAssignedTo, n.user(assignedTo))
 	writeEvidence(n, attrs, evidence)
+	n.pseudonymizeBody(ids...) // after writeEvidence, which pseudonymizes what it reads from the body itself
 
 	if n.ocsf {
 		e := ocsfEvent{class: ocsfClassDetectionFinding, severityID: severityFromLevel(severity), product: product}
@@ -179,9 +126,76 @@ func normalizeSecurityAlert(n *normalizer, lr plog.LogRecord, body pcommon.Map) 
 		putStr(attrs, "ocsf.finding_info.src_url", webURL)
 		putStr(attrs, "ocsf.user.name", upnP)
 		putStr(attrs, "ocsf.user.uid", uidP)
-		putStr(attrs, "ocsf.src_endpoint.ip", ip)
+		putStr(attrs, "ocsf.src_endpoint.ip", subject.ip)
 	}
 	return typ, nil
+}
+
+// evidenceSubject is whom and where an alert's evidence points at: its first user (userEvidence) and
+// its first address (ipEvidence).
+type evidenceSubject struct {
+	upn, userID, displayName, ip, country string
+}
+
+// read scans an evidence list. With collect, it appends to ids the user identifiers the body keeps (to
+// pseudonymize them there too) and returns them.
+func (e *evidenceSubject) read(v pcommon.Value, collect bool, ids []pcommon.Value) []pcommon.Value {
+	s, ok := sliceOf(v)
+	if !ok {
+		return ids
+	}
+	for i := 0; i < s.Len(); i++ {
+		ev, ok := mapOf(s.At(i))
+		if !ok {
+			continue
+		}
+		switch str(get(ev, "@odata.type")) {
+		case "#microsoft.graph.security.userEvidence":
+			am, ok := mapOf(get(ev, "userAccount"))
+			if !ok {
+				continue
+			}
+			am.Range(func(k string, v pcommon.Value) bool {
+				switch k {
+				case "userPrincipalName":
+					if e.upn == "" {
+						e.upn = str(v)
+					}
+				case "azureAdUserId":
+					if e.userID == "" {
+						e.userID = str(v)
+					}
+				case "displayName":
+					if e.displayName == "" {
+						e.displayName = str(v)
+					}
+				case "accountName", "userSid":
+				default:
+					return true
+				}
+				if collect {
+					ids = append(ids, v)
+				}
+				return true
+			})
+		case "#microsoft.graph.security.ipEvidence":
+			if e.ip == "" {
+				e.ip, e.country = str(get(ev, "ipAddress")), str(get(ev, "countryLetterCode"))
+			}
+		}
+	}
+	return ids
+}
+
+// write puts the subject's user and address on attrs and returns the user name and id as written.
+func (e *evidenceSubject) write(n *normalizer, attrs pcommon.Map) (upn, userID string) {
+	upn, userID = n.user(e.upn), n.user(e.userID)
+	putStr(attrs, a.UserName, upn)
+	putStr(attrs, a.UserID, userID)
+	putStr(attrs, a.UserFullName, n.user(e.displayName))
+	putStr(attrs, a.ClientAddress, e.ip)
+	putStr(attrs, a.GeoCountryISOCode, e.country)
+	return upn, userID
 }
 
 // writeEvidence lists an alert's evidence by kind (users, devices, addresses, URLs, files, processes),

@@ -324,22 +324,18 @@ func writeSessionControls(attrs pcommon.Map, v pcommon.Value) {
 // normalizeMFARegistration reads a userRegistrationDetails.
 func normalizeMFARegistration(n *normalizer, lr plog.LogRecord, body pcommon.Map) (string, *normError) {
 	var (
-		id, upn, displayName               string
+		u                                  userObject
 		registered, hasRegistered          bool
 		capable, hasCapable, admin, hasAdm bool
 		sspr, hasSSPR, pwless, hasPwless   bool
 		userType                           string
-		registeredV                        pcommon.Value
-		methods, idV, upnV, displayNameV   pcommon.Value
+		registeredV, methods               pcommon.Value
 	)
 	body.Range(func(k string, v pcommon.Value) bool {
+		if u.read(k, v) {
+			return true
+		}
 		switch k {
-		case "id":
-			id, idV = str(v), v
-		case "userPrincipalName":
-			upn, upnV = str(v), v
-		case "userDisplayName":
-			displayName, displayNameV = str(v), v
 		case "isMfaRegistered":
 			registered, hasRegistered = boolean(v)
 			registeredV = v
@@ -358,7 +354,7 @@ func normalizeMFARegistration(n *normalizer, lr plog.LogRecord, body pcommon.Map
 		}
 		return true
 	})
-	if id == "" {
+	if u.id == "" {
 		return "", missing("id")
 	}
 	change := changeType(lr)
@@ -368,14 +364,11 @@ func normalizeMFARegistration(n *normalizer, lr plog.LogRecord, body pcommon.Map
 		}
 		return "", missing("isMfaRegistered")
 	}
-	n.pseudonymizeBody(idV, upnV, displayNameV)
 	typ := eventType("mfa_registration", change, "")
 	attrs := lr.Attributes()
 	attrs.EnsureCapacity(attrs.Len() + 12)
 	writeCommon(attrs, typ, a.LogTypeMFARegistration, changeActivity("MFA registration", change))
-	attrs.PutStr(a.UserID, n.user(id))
-	putStr(attrs, a.UserName, n.user(upn))
-	putStr(attrs, a.UserFullName, n.user(displayName))
+	u.write(n, attrs)
 	if hasRegistered {
 		attrs.PutBool(a.MFARegistered, registered)
 	}
@@ -427,4 +420,71 @@ func normalizeMFACoverageSummary(_ *normalizer, lr plog.LogRecord, body pcommon.
 		return true
 	})
 	return typ, nil
+}
+
+// normalizeRiskyUser reads a riskyUser of Identity Protection: the user's current risk. The event type
+// is risky_user.<snapshot | added | modified | removed>; a change of risk level or state is `modified`.
+func normalizeRiskyUser(n *normalizer, lr plog.LogRecord, body pcommon.Map) (string, *normError) {
+	var u userObject
+	var level, state, detail string
+	body.Range(func(k string, v pcommon.Value) bool {
+		if u.read(k, v) {
+			return true
+		}
+		switch k {
+		case "riskLevel":
+			level = str(v)
+		case "riskState":
+			state = str(v)
+		case "riskDetail":
+			detail = str(v)
+		}
+		return true
+	})
+	if u.id == "" {
+		return "", missing("id")
+	}
+	change := changeType(lr)
+	if state == "" && change != a.ChangeRemoved {
+		return "", missing("riskState")
+	}
+	typ := eventType("risky_user", change, "")
+	attrs := lr.Attributes()
+	attrs.EnsureCapacity(attrs.Len() + 10)
+	writeCommon(attrs, typ, a.LogTypeRiskyUser, changeActivity("Risky user", change))
+	u.write(n, attrs)
+	putStr(attrs, a.RiskLevel, noneIsEmpty(level))
+	putStr(attrs, a.RiskState, noneIsEmpty(state))
+	putStr(attrs, a.RiskDetail, noneIsEmpty(detail))
+	return typ, nil
+}
+
+// userObject is the user a per-user object is about (MFA registration, risky users): its id is the
+// user's object id, with userPrincipalName and userDisplayName beside it.
+type userObject struct {
+	id, upn, displayName    string
+	idV, upnV, displayNameV pcommon.Value
+}
+
+// read takes the field k if it is one of the user's; it reports whether it was.
+func (u *userObject) read(k string, v pcommon.Value) bool {
+	switch k {
+	case "id":
+		u.id, u.idV = str(v), v
+	case "userPrincipalName":
+		u.upn, u.upnV = str(v), v
+	case "userDisplayName":
+		u.displayName, u.displayNameV = str(v), v
+	default:
+		return false
+	}
+	return true
+}
+
+// write pseudonymizes the user's fields of a kept body and puts user.id, user.name and user.full_name.
+func (u *userObject) write(n *normalizer, attrs pcommon.Map) {
+	n.pseudonymizeBody(u.idV, u.upnV, u.displayNameV)
+	attrs.PutStr(a.UserID, n.user(u.id))
+	putStr(attrs, a.UserName, n.user(u.upn))
+	putStr(attrs, a.UserFullName, n.user(u.displayName))
 }

@@ -120,8 +120,11 @@ func (p *mappingProcessor) processLogs(ctx context.Context, ld plog.Logs) (plog.
 					ts = p.engine.Tenant(tenantKey(res.Attributes()))
 					ts.Lock()
 				}
-				if logType == a.LogTypeConditionalAccessPolicy || (logType == a.LogTypeAudit && hasAttr(attrs, a.PolicyState)) {
+				switch {
+				case logType == a.LogTypeConditionalAccessPolicy || (logType == a.LogTypeAudit && hasAttr(attrs, a.PolicyState)):
 					ts.RememberPolicyState(attrs, logType, lr.Timestamp())
+				case logType == a.LogTypeSecurityIncident:
+					ts.RememberIncidentSeverity(attrs, lr.Timestamp())
 				}
 				rec := correlation.Record{Attrs: attrs, EventType: eventType, LogType: logType, ID: strAttr(attrs, a.RecordID),
 					Time: eventTime(lr, now), Resource: res}

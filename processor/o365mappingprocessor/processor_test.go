@@ -25,14 +25,18 @@ func TestMappingLookup(t *testing.T) {
 	m, err := loadMapping("")
 	require.NoError(t, err)
 	tests := map[string]string{
-		"signin.success":                         "signin_success",
-		"directory_audit.role_management.assign": "role_changes",      // directory_audit.role_management.*
-		"directory_audit.user_management.add":    "user_changes",      // directory_audit.user_management.*
-		"directory_audit.kerberos_domain.other":  "directory_changes", // directory_audit.*
-		"role_assignment.snapshot":               "role_assignments",  // exact beats role_assignment.*
-		"role_assignment.removed":                "role_assignment_changes",
-		"incident_candidate.brute_force":         "incident_candidates",
-		"security_alert.defense_evasion":         "security_alerts",
+		"signin.success":                          "signin_success",
+		"directory_audit.role_management.assign":  "role_changes",      // directory_audit.role_management.*
+		"directory_audit.user_management.add":     "user_changes",      // directory_audit.user_management.*
+		"directory_audit.kerberos_domain.other":   "directory_changes", // directory_audit.*
+		"role_assignment.snapshot":                "role_assignments",  // exact beats role_assignment.*
+		"role_assignment.removed":                 "role_assignment_changes",
+		"incident_candidate.brute_force":          "incident_candidates",
+		"security_alert.defense_evasion":          "security_alerts",
+		"security_incident.in_progress":           "security_incidents",
+		"risky_user.snapshot":                     "risky_users",
+		"risky_user.modified":                     "risky_user_changes",
+		"intune_audit.device_configuration.patch": "intune_changes",
 	}
 	for typ, metric := range tests {
 		e := m.lookup(typ)
@@ -202,6 +206,10 @@ func TestPseudonymizeKeptBody(t *testing.T) {
 		a.DatasetMFACoverage:     sample(t, "mfa_registration"),
 		a.DatasetSecurityAlerts:  sample(t, "security_alert"),
 		a.DatasetRiskDetections:  sample(t, "risk_detection"),
+		// Issue 15: who works an incident and who comments on it are people too.
+		a.DatasetSecurityIncidents: sample(t, "security_incident"),
+		a.DatasetIntuneAuditEvents: sample(t, "intune_audit_event"),
+		a.DatasetRiskyUsers:        sample(t, "risky_user"),
 	}
 	for ds, obj := range objs {
 		require.NoError(t, p.ConsumeLogs(context.Background(), batch{dataset: ds, objects: []string{obj}}.logs(t)))
@@ -210,7 +218,8 @@ func TestPseudonymizeKeptBody(t *testing.T) {
 		for _, lr := range allRecords(ld) {
 			body := lr.Body().AsString()
 			for _, clear := range []string{"MeganB@contoso.com", "Megan Bowen", "26be570a-ae82-4189-b4e2-a37c6808512d", "AdeleV@contoso.com",
-				"AlexW@contoso.com", "admin@contoso.com", "4ab0b690-479b-47ff-af8f-2576cf521872"} {
+				"AlexW@contoso.com", "admin@contoso.com", "4ab0b690-479b-47ff-af8f-2576cf521872", "KaiC@contoso.onmicrosoft.com",
+				"DavidS@contoso.onmicrosoft.com", "Alex Wilber", "c2b6c2b9-dddc-acd0-2b39-d519d803dbc3"} {
 				assert.NotContains(t, body, clear, lr.EventName())
 			}
 			assert.True(t, strings.Contains(body, "{"), "the body is kept")

@@ -152,7 +152,8 @@ func TestSimulatorBruteForce(t *testing.T) {
 }
 
 // TestSimulatorAllDatasets runs a simulated tenant's every dataset (beta sign-in kinds, alerts, risk
-// detections and the snapshots) through the processor: every record is normalized and mapped.
+// detections, incidents, Intune audit events and the snapshots) through the processor: every record is
+// normalized and mapped.
 func TestSimulatorAllDatasets(t *testing.T) {
 	hist := graphsim.DatasetSpec{Count: 200, Span: 6 * time.Hour}
 	sim := startSim(t, map[string]graphsim.DatasetSpec{
@@ -160,6 +161,7 @@ func TestSimulatorAllDatasets(t *testing.T) {
 		"security_alerts": hist, "risk_detections": hist,
 		"role_assignments": {Count: 60}, "role_eligibility_schedules": {Count: 20},
 		"conditional_access_policies": {Count: 10}, "mfa_coverage": {Count: 150},
+		"security_incidents": {Count: 90, Span: 6 * time.Hour, Versions: 3}, "intune_audit_events": hist, "risky_users": {Count: 30},
 	})
 	c := graphsimtest.NewClient(t, sim, graphsimtest.TenantID(1))
 	from, to := graphsim.FormatTime(simAnchor.Add(-7*time.Hour)), graphsim.FormatTime(simAnchor)
@@ -184,6 +186,13 @@ func TestSimulatorAllDatasets(t *testing.T) {
 		{a.DatasetRoleAssignments, "v1.0", "/roleManagement/directory/roleEligibilitySchedules", expand},
 		{a.DatasetConditionalAccessPolicies, "v1.0", "/identity/conditionalAccess/policies", url.Values{}},
 		{a.DatasetMFACoverage, "v1.0", "/reports/authenticationMethods/userRegistrationDetails", url.Values{}},
+		{a.DatasetSecurityIncidents, "v1.0", "/security/incidents", func() url.Values {
+			q := window("lastUpdateDateTime", "")
+			q.Set("$expand", "alerts")
+			return q
+		}()},
+		{a.DatasetIntuneAuditEvents, "v1.0", "/deviceManagement/auditEvents", window("activityDateTime", "")},
+		{a.DatasetRiskyUsers, "v1.0", "/identityProtection/riskyUsers", url.Values{}},
 	}
 	p, sink, _ := newTestProcessor(t, defaultConfig())
 	counts := map[string]int{}
@@ -297,6 +306,7 @@ func TestSimulatorScenarios(t *testing.T) {
 		{"privileged_user_without_mfa", "privileged_role_without_mfa", a.UserName, "omar.haddad@contoso.onmicrosoft.com"},
 		{"policy_report_only", "conditional_access_policy_disabled", a.PolicyID, "8f45d9e0-6c7b-4b7e-9b4c-2a6f0c1b7d11"},
 		{"impossible_travel", "impossible_travel", a.UserName, "kenji.watanabe@contoso.onmicrosoft.com"},
+		{"incident_escalation", "security_incident_severity_high", a.SecurityIncidentID, "88000001"},
 	}
 	require.ElementsMatch(t, graphsim.ScenarioNames(), func() []string {
 		var names []string

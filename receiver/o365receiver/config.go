@@ -98,8 +98,8 @@ type TenantConfig struct {
 	// Cloud: public, usgov, usgovdod or china.
 	Cloud string `mapstructure:"cloud"`
 	// Datasets to collect, by name; omitted = every dataset enabled by default. A listed dataset is
-	// collected unless `enabled: false`, or, for datasets off by default (security_alerts), unless
-	// `enabled: true`.
+	// collected unless `enabled: false`, or, for datasets off by default (security_alerts,
+	// security_incidents, intune_audit_events, risky_users), unless `enabled: true`.
 	Datasets map[string]DatasetConfig `mapstructure:"datasets"`
 
 	_ struct{}

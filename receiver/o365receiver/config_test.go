@@ -102,7 +102,7 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"missing_client_id", "`tenants[0].client_id` is required"},
 		{"no_tenants", "`tenants` must list at least one tenant"},
 		{"bad_duration", "'poll_interval' time: invalid duration \"five"},
-		{"unknown_dataset", "`tenants[0].datasets.mailbox_contents` is not a dataset; known datasets: conditional_access_policies, directory_audits, mfa_coverage, risk_detections, role_assignments, security_alerts, signins"},
+		{"unknown_dataset", "`tenants[0].datasets.mailbox_contents` is not a dataset; known datasets: conditional_access_policies, directory_audits, intune_audit_events, mfa_coverage, risk_detections, risky_users, role_assignments, security_alerts, security_incidents, signins"},
 		{"unknown_key", "invalid keys: pol_interval"},
 		{"bad_cloud", "`tenants[0].cloud` must be one of public, usgov, usgovdod, china; got \"mars\""},
 		{"duplicate_name", "`tenants[1].name` \"a\" is already used by tenants[0]"},

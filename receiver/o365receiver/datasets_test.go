@@ -72,6 +72,9 @@ func testEveryDataset(t *testing.T, relativeNextLinks bool) {
 			"role_eligibility_schedules":  {Count: 5},
 			"conditional_access_policies": {Count: 6},
 			"mfa_coverage":                {Count: 40},
+			"security_incidents":          {Count: 60, Span: 6 * time.Hour, Versions: 3},
+			"intune_audit_events":         {Count: 70, Span: 6 * time.Hour},
+			"risky_users":                 {Count: 9},
 		}),
 	}})
 	cfg := simConfig(sim, tid)
@@ -81,6 +84,7 @@ func testEveryDataset(t *testing.T, relativeNextLinks bool) {
 	cfg.Tenants[0].Datasets = map[string]DatasetConfig{
 		"signins": {}, "directory_audits": {}, "security_alerts": {Enabled: &enabled}, "risk_detections": {},
 		"role_assignments": {}, "conditional_access_policies": {}, "mfa_coverage": {},
+		"security_incidents": {Enabled: &enabled}, "intune_audit_events": {Enabled: &enabled}, "risky_users": {Enabled: &enabled},
 	}
 	sink := new(consumertest.LogsSink)
 	r := startReceiver(t, cfg, sink)
@@ -99,6 +103,9 @@ func testEveryDataset(t *testing.T, relativeNextLinks bool) {
 	want["role_assignments/eligible"] = sim.Items(tenant, "role_eligibility_schedules")
 	want["conditional_access_policies/"] = sim.Items(tenant, "conditional_access_policies")
 	want["mfa_coverage/"] = sim.Items(tenant, "mfa_coverage")
+	want["security_incidents/"] = sim.Keys(tenant, "security_incidents", from, to)
+	want["intune_audit_events/"] = sim.IDs(tenant, "intune_audit_events", from, to)
+	want["risky_users/"] = sim.Items(tenant, "risky_users")
 	total := 0
 	for _, ids := range want {
 		require.NotEmpty(t, ids)
@@ -119,7 +126,7 @@ func testEveryDataset(t *testing.T, relativeNextLinks bool) {
 			continue
 		}
 		key := rec.id
-		if rec.dataset == "security_alerts" {
+		if rec.dataset == "security_alerts" || rec.dataset == "security_incidents" {
 			key += "@" + stringField(rec.body, "lastUpdateDateTime")
 		}
 		if rec.dataset == "risk_detections" {

@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"net/url"
 	"sort"
 	"time"
 
@@ -117,11 +116,7 @@ func (s *snapshotStream) poll(ctx context.Context) (int, error) {
 	emitted := 0
 	link := s.sourceURL()
 	if len(s.src.Query) > 0 {
-		v := url.Values{}
-		for k, val := range s.src.Query {
-			v.Set(k, val)
-		}
-		link += "?" + encodeQuery(v)
+		link += "?" + encodeQuery(sourceQuery(s.src))
 	}
 	visited := map[string]bool{}
 	var via graph.ResponseInfo // the response whose nextLink link is

@@ -427,7 +427,7 @@ func (s *eventStream) listURL(from, to time.Time, top, skip int) string {
 	if s.src.Filter != "" {
 		filter = s.src.Filter + " and " + filter
 	}
-	v := url.Values{}
+	v := sourceQuery(s.src)
 	v.Set("$filter", filter)
 	if s.ds.OrderBy {
 		v.Set("$orderby", tf+" asc")
@@ -437,6 +437,15 @@ func (s *eventStream) listURL(from, to time.Time, top, skip int) string {
 		v.Set("$skip", fmt.Sprint(skip))
 	}
 	return s.sourceURL() + "?" + encodeQuery(v)
+}
+
+// sourceQuery holds the source's own query parameters ($expand).
+func sourceQuery(src source) url.Values {
+	v := url.Values{}
+	for k, val := range src.Query {
+		v.Set(k, val)
+	}
+	return v
 }
 
 // encodeQuery encodes v with %20 for spaces, as Graph expects; Encode escapes a literal '+' as %2B.

@@ -55,7 +55,7 @@ func (e *Engine) Tenant(key, label string) *Tenant {
 	t, ok := e.tenants[key]
 	if !ok {
 		t = &Tenant{e: e, key: strings.Clone(key), Label: strings.Clone(label), groups: map[groupKey]*group{},
-			policyStates: map[string]policyState{}, suppressed: make([]int, len(e.rules))}
+			memory: map[string][]seen{}, suppressed: make([]int, len(e.rules))}
 		e.tenants[t.key] = t
 	}
 	return t
@@ -78,7 +78,7 @@ func (e *Engine) Entries() map[string]int {
 	return out
 }
 
-// Tenant is one tenant's correlation state. Lock it around Observe, RememberPolicyState and TakeStats.
+// Tenant is one tenant's correlation state. Lock it around Observe, RememberPolicyState, RememberIncidentSeverity and TakeStats.
 type Tenant struct {
 	sync.Mutex
 	e     *Engine
@@ -92,7 +92,7 @@ type Tenant struct {
 	rowClock  time.Time // newest fetch time of a join row seen (bounded likewise)
 	lastSweep time.Time
 
-	policyStates map[string]policyState // conditional access policy id → state last seen
+	memory map[string][]seen // memory key (kind + object id) → what it was seen as, oldest version first
 
 	evicted    int   // entries evicted since TakeStats
 	suppressed []int // incidents suppressed since TakeStats, by rule
@@ -104,7 +104,7 @@ type Tenant struct {
 }
 
 // size is the tenant's state in entries: the one measure the cap and the gauge use.
-func (t *Tenant) size() int { return t.entries + len(t.policyStates) }
+func (t *Tenant) size() int { return t.entries + len(t.memory) }
 
 type groupKey struct {
 	rule int
