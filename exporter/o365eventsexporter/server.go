@@ -14,6 +14,8 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
+
+	"github.com/otelcol-o365/otelcol-o365/internal/jsonenc"
 )
 
 // Values of the `reason`, `route` and `outcome` metric attributes (metadata.yaml).
@@ -196,25 +198,25 @@ func clip(s string) string {
 // are the stored JSON, verbatim.
 func appendPage(b []byte, tenant string, v view, rows []result, next *position) []byte {
 	b = append(b, `{"tenant_id":`...)
-	b = appendString(b, tenant)
+	b = jsonenc.AppendString(b, tenant)
 	b = append(b, `,"records":[`...)
 	for i, r := range rows {
 		if i > 0 {
 			b = append(b, ',')
 		}
 		b = append(b, `{"dataset":`...)
-		b = appendString(b, r.dataset)
+		b = jsonenc.AppendString(b, r.dataset)
 		b = append(b, `,"record_id":`...)
-		b = appendString(b, r.recordID)
+		b = jsonenc.AppendString(b, r.recordID)
 		if r.version != "" {
 			b = append(b, `,"version":`...)
-			b = appendString(b, r.version)
+			b = jsonenc.AppendString(b, r.version)
 		}
 		b = append(b, `,"time":`...)
-		b = appendString(b, time.Unix(0, r.pos.time).UTC().Format(time.RFC3339Nano))
+		b = jsonenc.AppendString(b, time.Unix(0, r.pos.time).UTC().Format(time.RFC3339Nano))
 		if r.evtType != "" {
 			b = append(b, `,"type":`...)
-			b = appendString(b, r.evtType)
+			b = jsonenc.AppendString(b, r.evtType)
 		}
 		if v == viewRaw {
 			b = append(b, `,"body":`...)
@@ -226,7 +228,7 @@ func appendPage(b []byte, tenant string, v view, rows []result, next *position) 
 	}
 	b = append(b, `],"next_cursor":`...)
 	if next != nil {
-		b = appendString(b, next.cursor())
+		b = jsonenc.AppendString(b, next.cursor())
 	} else {
 		b = append(b, "null"...)
 	}
@@ -239,7 +241,7 @@ type ErrorResponse struct {
 }
 
 func writeError(w http.ResponseWriter, status int, msg string) {
-	writeBody(w, status, append(append(appendString([]byte(`{"error":`), msg), '}'), '\n'))
+	writeBody(w, status, append(append(jsonenc.AppendString([]byte(`{"error":`), msg), '}'), '\n'))
 }
 
 // writeBody answers JSON that is never cached or sniffed: records are users' security data.
