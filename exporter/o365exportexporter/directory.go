@@ -12,6 +12,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/otelcol-o365/otelcol-o365/exporter/o365exportexporter/internal/durable"
 )
 
 // directory is the directory destination: <path>/<tenant>/<start>_<period>.json, e.g.
@@ -28,10 +30,7 @@ func newDirectory(cfg *DirectoryConfig, period time.Duration) *directory {
 // fileTimeLayout is ISO 8601's basic format: no ':' (not allowed in Windows file names).
 const fileTimeLayout = "20060102T150405Z"
 
-var (
-	fileNameRE = regexp.MustCompile(`^(\d{8}T\d{6}Z)_(PT[0-9HM]+)\.json$`)
-	tempNameRE = regexp.MustCompile(`^\..+\.json\.tmp-[0-9]+$`)
-)
+var fileNameRE = regexp.MustCompile(`^(\d{8}T\d{6}Z)_(PT[0-9HM]+)\.json$`)
 
 // tenantDir is the tenant's sub-directory: its label with every character other than letters, digits,
 // '.', '_' and '-' replaced by '_' (the receiver allows only those in tenant names).
@@ -80,7 +79,7 @@ func (d *directory) prepare() error {
 			continue
 		}
 		for _, f := range files {
-			if tempNameRE.MatchString(f.Name()) {
+			if durable.IsTemporary(f.Name()) {
 				_ = os.Remove(filepath.Join(d.cfg.Path, t.Name(), f.Name()))
 			}
 		}
@@ -88,55 +87,16 @@ func (d *directory) prepare() error {
 	return nil
 }
 
-// write replaces the document atomically: a temporary file in the same directory, written and fsynced,
-// renamed over the document, then the directory fsynced. A reader sees the old or the new document,
-// never a part of one, and a crash leaves one of them.
-func (d *directory) write(key tenantKey, start time.Time, body []byte) (err error) {
-	target := d.path(key, start)
-	dir := filepath.Dir(target)
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(target)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			_ = os.Remove(tmp.Name())
-		}
-	}()
-	if _, err = tmp.Write(body); err != nil {
-		_ = tmp.Close()
-		return err
-	}
-	if err = tmp.Chmod(0o640); err != nil {
-		_ = tmp.Close()
-		return err
-	}
-	if err = tmp.Sync(); err != nil {
-		_ = tmp.Close()
-		return err
-	}
-	if err = tmp.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp.Name(), target); err != nil {
-		return err
-	}
-	return syncDir(dir)
+// write replaces the document atomically (durable.WriteFile): a reader sees the old or the new
+// document, never a part of one, and a crash leaves one of them.
+func (d *directory) write(key tenantKey, start time.Time, body []byte) error {
+	return durable.WriteFile(d.path(key, start), body, 0o640)
 }
 
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	if err := f.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) { // some platforms cannot sync directories
-		return err
-	}
-	return nil
+// exists tells whether a document was written for the tenant's period.
+func (d *directory) exists(key tenantKey, start time.Time) bool {
+	_, err := os.Stat(d.path(key, start))
+	return err == nil
 }
 
 // read returns the document written earlier for a tenant and period, nil when there is none.
