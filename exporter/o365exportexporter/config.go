@@ -43,6 +43,9 @@ type Config struct {
 	QueueConfig configoptional.Optional[exporterhelper.QueueBatchConfig] `mapstructure:"sending_queue"`
 	// SummaryServer serves GET /export/summary.
 	SummaryServer configoptional.Optional[SummaryServerConfig] `mapstructure:"summary_server"`
+	// Journal makes acceptance durable: every record counted is on disk before ConsumeLogs returns.
+	// On unless `enabled: false`.
+	Journal configoptional.Optional[JournalConfig] `mapstructure:"journal"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -58,6 +61,32 @@ type DirectoryConfig struct {
 	MaxDocumentsPerTenant int `mapstructure:"max_documents_per_tenant"`
 
 	_ struct{}
+}
+
+// JournalConfig is where the journal of accepted records lives.
+type JournalConfig struct {
+	// Path of the journal's directory; default <directory.path>/.journal. Required without `directory`.
+	Path string `mapstructure:"path"`
+
+	_ struct{}
+}
+
+// journalDirName is the journal's directory inside `directory.path` by default. Tenant directories
+// never start with a dot (tenant names start with a letter or digit).
+const journalDirName = ".journal"
+
+// journalPath is the journal's directory, "" when the journal is disabled.
+func (cfg *Config) journalPath() string {
+	if !cfg.Journal.HasValue() {
+		return ""
+	}
+	if p := cfg.Journal.Get().Path; strings.TrimSpace(p) != "" {
+		return p
+	}
+	if cfg.Directory.HasValue() {
+		return filepath.Join(cfg.Directory.Get().Path, journalDirName)
+	}
+	return ""
 }
 
 // SummaryServerConfig is the HTTP server of GET /export/summary.
@@ -128,6 +157,16 @@ func (cfg *Config) Validate() error {
 		}
 		if s.MaxDocumentsPerTenant < 1 {
 			errs = append(errs, fmt.Errorf("`summary_server.max_documents_per_tenant` must be at least 1, got %d", s.MaxDocumentsPerTenant))
+		}
+	}
+	if cfg.Journal.HasValue() {
+		path := strings.TrimSpace(cfg.Journal.Get().Path)
+		switch {
+		case path == "" && (cfg.HTTP.HasValue() || cfg.SummaryServer.HasValue()) && !cfg.Directory.HasValue():
+			errs = append(errs, errors.New("`journal.path` must be set when there is no `directory` "+
+				"(or `journal: { enabled: false }` to count records in memory only, which a crash loses)"))
+		case path != "" && filepath.Clean(path) == string(filepath.Separator):
+			errs = append(errs, errors.New("`journal.path` must not be the root directory"))
 		}
 	}
 	return errors.Join(errs...)

@@ -46,6 +46,7 @@ func TestLoadConfig(t *testing.T) {
 	want := createDefaultConfig().(*Config)
 	want.Directory = configoptional.Some(DirectoryConfig{Path: "./run/export"})
 	assert.Equal(t, want, dir)
+	assert.Equal(t, filepath.Join("run", "export", ".journal"), dir.journalPath(), "the journal is on, in the directory")
 
 	full, err := loadConfig(t, "full")
 	require.NoError(t, err)
@@ -70,12 +71,19 @@ func TestLoadConfig(t *testing.T) {
 	require.True(t, full.SummaryServer.HasValue())
 	assert.Equal(t, "0.0.0.0:13135", full.SummaryServer.Get().ServerConfig.NetAddr.Endpoint)
 	assert.Equal(t, 24, full.SummaryServer.Get().MaxDocumentsPerTenant)
+	assert.Equal(t, "/var/lib/otelcol-o365/export-journal", full.journalPath())
 
 	httpOnly, err := loadConfig(t, "http_only")
 	require.NoError(t, err)
 	assert.Equal(t, 30*time.Second, httpOnly.HTTP.Get().Timeout, "default timeout")
 	assert.False(t, httpOnly.QueueConfig.HasValue())
 	assert.False(t, httpOnly.Directory.HasValue())
+	assert.Equal(t, "/var/lib/otelcol-o365/export-journal", httpOnly.journalPath())
+
+	inMemory, err := loadConfig(t, "in_memory")
+	require.NoError(t, err)
+	assert.False(t, inMemory.Journal.HasValue())
+	assert.Empty(t, inMemory.journalPath())
 }
 
 func TestConfigErrorsNameTheKey(t *testing.T) {
@@ -101,6 +109,8 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 			"`summary_server.endpoint` must be set (host:port, e.g. 127.0.0.1:13135)",
 			"`summary_server.max_documents_per_tenant` must be at least 1, got 0",
 		}},
+		{"no_journal_path", []string{"`journal.path` must be set when there is no `directory` (or `journal: { enabled: false }` to count records in memory only, which a crash loses)"}},
+		{"root_journal", []string{"`journal.path` must not be the root directory"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -40,6 +40,11 @@ type exportExporter struct {
 
 	flushMu sync.Mutex // one flush at a time: documents of one period are delivered in order
 
+	journalDir string // "": no journal (acceptance is in memory)
+	// compactAlways compacts a journal after every document write (tests), not only once it doubled.
+	compactAlways bool
+	recovered     bool // the journals were replayed (once)
+
 	dir     *directory    // nil: no directory destination
 	sender  *httpSender   // nil: no HTTP destination
 	summary *summaryStore // nil: no summary server
@@ -65,6 +70,8 @@ func newExportExporter(ctx context.Context, set exporter.Settings, cfg *Config) 
 		now:     time.Now,
 		tenants: map[tenantKey]*tenantState{},
 		stop:    make(chan struct{}),
+
+		journalDir: cfg.journalPath(),
 	}
 	if cfg.Directory.HasValue() {
 		e.dir = newDirectory(cfg.Directory.Get(), cfg.Period)
@@ -99,6 +106,12 @@ func (e *exportExporter) start(ctx context.Context, host component.Host) error {
 		if err := e.dir.prepare(); err != nil {
 			return err
 		}
+	}
+	if err := e.recover(); err != nil {
+		return err
+	}
+	if e.journalDir == "" {
+		e.logger.Warn("The journal is disabled (`journal: { enabled: false }`): records are counted in memory, and a crash loses the counts of every period not yet written")
 	}
 	if e.sender != nil {
 		if err := e.sender.start(ctx, host); err != nil {
@@ -155,8 +168,19 @@ func (e *exportExporter) loop() {
 	}
 }
 
-// consume counts a batch into the periods. It never fails: records that cannot be counted are
-// counted as dropped (telemetry), and never make the pipeline retry.
+// pending is what a batch adds to one period, before it is journaled.
+type pending struct {
+	key     tenantKey
+	p       *periodState
+	keys    map[[16]byte]struct{} // dedup within the batch
+	batch   journalBatch
+	counted int // records of the batch that count towards the tenant's held records
+}
+
+// consume counts a batch into the periods. Records that cannot be counted are counted as dropped
+// (telemetry) and never make the pipeline retry. With the journal, the batch's contributions are on
+// disk before it returns nil: it returns an error (retryable: the pipeline delivers the batch again)
+// when they cannot be written, and counts none of that period's records then.
 func (e *exportExporter) consume(ctx context.Context, ld plog.Logs) error {
 	now := e.now()
 	type tally struct{ counted, duplicate, capHits int64 }
@@ -172,6 +196,10 @@ func (e *exportExporter) consume(ctx context.Context, ld plog.Logs) error {
 	}
 
 	e.mu.Lock()
+	// First what the batch adds, period by period (in memory nothing changes yet), ...
+	var order []*pending
+	byPeriod := map[*periodState]*pending{}
+	heldBy := map[*tenantState]int{} // records of the batch the tenant will hold
 	for i := 0; i < ld.ResourceLogs().Len(); i++ {
 		rl := ld.ResourceLogs().At(i)
 		res := rl.Resource().Attributes()
@@ -192,29 +220,61 @@ func (e *exportExporter) consume(ctx context.Context, ld plog.Logs) error {
 				}
 				ts := e.tenant(key)
 				p := e.period(ts, at)
+				pd := byPeriod[p]
+				if pd == nil {
+					pd = &pending{key: key, p: p, keys: map[[16]byte]struct{}{}}
+					byPeriod[p] = pd
+					order = append(order, pd)
+					p.pinned = true // not released to make room while the batch is pending
+				}
 				dk := dedupKey(dataset, lr)
-				if _, dup := p.seen[dk]; dup {
+				_, dup := p.seen[dk]
+				if _, again := pd.keys[dk]; dup || again {
 					tallyOf(key.label()).duplicate++
 					continue
 				}
-				if ts.held >= e.cfg.MaxRecordsPerTenant {
+				if ts.held+heldBy[ts] >= e.cfg.MaxRecordsPerTenant {
 					tallyOf(key.label()).capHits++
-					e.releaseForRoom(ts, p)
-					if ts.held >= e.cfg.MaxRecordsPerTenant {
-						p.dropped++
-						p.touch(now)
+					e.releaseForRoom(ts, p, heldBy[ts])
+					if ts.held+heldBy[ts] >= e.cfg.MaxRecordsPerTenant {
+						pd.batch.Dropped++
 						dropped[[2]string{key.label(), "tenant_cap"}]++
 						continue
 					}
 				}
-				p.seen[dk] = struct{}{}
-				p.held++
-				ts.held++
-				p.add(dataset, lr, at, e.cfg.IncludeEvents)
-				p.touch(now)
-				tallyOf(key.label()).counted++
+				pd.keys[dk] = struct{}{}
+				pd.batch.Records = append(pd.batch.Records, contributionOf(dk, dataset, lr, at, e.cfg.IncludeEvents))
+				heldBy[ts]++
+				pd.counted++
 			}
 		}
+	}
+	// ... then on disk, and only then in memory.
+	var errs []error
+	for _, pd := range order {
+		pd.p.pinned = false
+		if len(pd.batch.Records) == 0 && pd.batch.Dropped == 0 { // only duplicates
+			continue
+		}
+		if e.journalDir != "" {
+			if err := e.writeBatch(pd.key, pd.p, &pd.batch); err != nil {
+				errs = append(errs, fmt.Errorf("cannot journal %d records of tenant %q, period %s (not counted; the pipeline may deliver them again): %w",
+					len(pd.batch.Records), pd.key.label(), formatTime(pd.p.start), err))
+				if ts := e.tenants[pd.key]; pd.p.total == 0 && pd.p.dropped == 0 && !pd.p.written && pd.p.journal == nil {
+					e.release(ts, pd.p.start.UnixNano()) // a period this batch opened: nothing to keep
+				}
+				continue
+			}
+		}
+		for r := range pd.batch.Records {
+			pd.p.apply(&pd.batch.Records[r], e.cfg.IncludeEvents)
+		}
+		pd.p.dropped += pd.batch.Dropped
+		e.tenants[pd.key].held += pd.counted
+		if len(pd.batch.Records) > 0 || pd.batch.Dropped > 0 {
+			pd.p.touch(now)
+		}
+		tallyOf(pd.key.label()).counted += int64(len(pd.batch.Records))
 	}
 	e.mu.Unlock()
 
@@ -236,6 +296,11 @@ func (e *exportExporter) consume(ctx context.Context, ld plog.Logs) error {
 			e.logger.Warn("Records not counted: the tenant reached `max_records_per_tenant` and has no written period to release",
 				zap.String("tenant", k[0]), zap.Int64("records", n), zap.Int("max_records_per_tenant", e.cfg.MaxRecordsPerTenant))
 		}
+	}
+	if len(errs) > 0 {
+		err := errors.Join(errs...)
+		e.logger.Error("Records not accepted: the journal cannot be written", zap.Error(err))
+		return err
 	}
 	return nil
 }
@@ -287,15 +352,15 @@ func (e *exportExporter) period(ts *tenantState, t time.Time) *periodState {
 }
 
 // releaseForRoom releases written, unchanged periods of the tenant, oldest first, until it is below its
-// cap; keep is the period the record goes to.
-func (e *exportExporter) releaseForRoom(ts *tenantState, keep *periodState) {
+// cap with the pending records of the batch; keep is the period the record goes to.
+func (e *exportExporter) releaseForRoom(ts *tenantState, keep *periodState, pending int) {
 	starts := make([]int64, 0, len(ts.periods))
 	for s := range ts.periods {
 		starts = append(starts, s)
 	}
 	sort.Slice(starts, func(i, j int) bool { return starts[i] < starts[j] })
 	for _, s := range starts {
-		if ts.held < e.cfg.MaxRecordsPerTenant {
+		if ts.held+pending < e.cfg.MaxRecordsPerTenant {
 			return
 		}
 		p := ts.periods[s]
@@ -306,9 +371,11 @@ func (e *exportExporter) releaseForRoom(ts *tenantState, keep *periodState) {
 	}
 }
 
-func (p *periodState) releasable() bool { return p.written && !p.dirty && !p.inFlight }
+func (p *periodState) releasable() bool { return p.written && !p.dirty && !p.inFlight && !p.pinned }
 
+// release forgets a period whose document is written, and its journal.
 func (e *exportExporter) release(ts *tenantState, start int64) {
+	e.dropJournal(ts.key, ts.periods[start])
 	ts.held -= ts.periods[start].held
 	delete(ts.periods, start)
 	if len(ts.periods) == 0 {
@@ -377,6 +444,9 @@ func (e *exportExporter) flush(ctx context.Context, now time.Time, force bool) {
 				p.inFlight = false
 				if !ok && !p.dirty { // try again after flush_delay
 					p.dirty, p.dirtySince = true, now
+				}
+				if ok {
+					e.compact(d.key, p)
 				}
 			}
 		}

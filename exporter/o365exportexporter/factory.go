@@ -41,6 +41,7 @@ func createDefaultConfig() component.Config {
 			ServerConfig:          server,
 			MaxDocumentsPerTenant: defaultSummaryDocuments,
 		}),
+		Journal: configoptional.Some(JournalConfig{}),
 	}
 }
 

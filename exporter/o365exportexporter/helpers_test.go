@@ -74,6 +74,7 @@ func newTestExporter(t testing.TB, cfg *Config) (*exportExporter, *testClock, *c
 	if e.dir != nil {
 		require.NoError(t, e.dir.prepare())
 	}
+	require.NoError(t, e.recover())
 	return e, clock, tt
 }
 
@@ -183,11 +184,14 @@ func consume(t *testing.T, e *exportExporter, recs ...rec) {
 	require.NoError(t, e.consume(context.Background(), logsOf(recs...)))
 }
 
-// readTree returns every file under dir (relative path → content).
+// readTree returns every file under dir (relative path → content), except the journal's inside it.
 func readTree(t testing.TB, dir string) map[string][]byte {
 	t.Helper()
 	out := map[string][]byte{}
 	require.NoError(t, filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() && d.Name() == journalDirName && path != dir {
+			return filepath.SkipDir
+		}
 		if err != nil || d.IsDir() {
 			return err
 		}

@@ -87,6 +87,7 @@ func (s *docServer) snapshot() ([]attempt, map[string][]byte, map[string][]byte)
 
 func httpConfig(t *testing.T, endpoint string, withDirectory bool) *Config {
 	cfg := createDefaultConfig().(*Config)
+	cfg.Journal = configoptional.Some(JournalConfig{Path: t.TempDir()})
 	if withDirectory {
 		cfg = testConfig(t)
 	}

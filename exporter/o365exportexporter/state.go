@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 
+	"github.com/otelcol-o365/otelcol-o365/exporter/o365exportexporter/internal/durable"
 	a "github.com/otelcol-o365/otelcol-o365/internal/o365attr"
 )
 
@@ -55,6 +56,12 @@ type periodState struct {
 	lastUpdate time.Time // arrival of the newest record
 	written    bool      // a document exists (built by this process, or resumed from the directory)
 	inFlight   bool      // a document is being delivered: the state must not be released meanwhile
+	pinned     bool      // a batch being counted has records for it: not released to make room
+
+	// Journal (journal.go); nil when disabled, or until the period's first record.
+	journal       *durable.Journal
+	journalBase   int64 // the journal's size when it was last written whole
+	journalBroken bool  // a write failed: the journal is rewritten whole at the next one
 }
 
 // eventEntry is one normalized event, encoded, with its sort key.
@@ -147,39 +154,38 @@ func dedupKey(dataset string, lr plog.LogRecord) [16]byte {
 	return out
 }
 
-// add counts one record (already known not to be a duplicate) into the period.
-func (p *periodState) add(dataset string, lr plog.LogRecord, at time.Time, includeEvents bool) {
+// contribution is what one record adds to its period: everything a document needs from it, and its
+// dedup key. It is also what the journal keeps of the record (journal.go), so that a period can be
+// rebuilt after a crash exactly as it was counted.
+type contribution struct {
+	Key       []byte `json:"k"` // dedupKey, 16 bytes
+	Dataset   string `json:"d"`
+	At        int64  `json:"t"` // the record's time, Unix nanoseconds
+	EventType string `json:"e,omitempty"`
+	Domain    string `json:"dm,omitempty"`
+	Control   string `json:"c,omitempty"`
+	Metric    string `json:"m,omitempty"`
+	// Incident is set for an IncidentCandidate record.
+	Incident *docIncident `json:"i,omitempty"`
+	// Event is the record's entry of `events` (include_events; not for incident candidates), and ID its
+	// record id (the events' sort key after the time).
+	Event json.RawMessage `json:"v,omitempty"`
+	ID    string          `json:"id,omitempty"`
+}
+
+// contributionOf reads what a record (with its dedup key) adds to its period.
+func contributionOf(key [16]byte, dataset string, lr plog.LogRecord, at time.Time, includeEvents bool) contribution {
 	attrs := lr.Attributes()
-	p.total++
-	p.byDataset[dataset]++
-	p.observeTime(at)
-	eventType := attrString(attrs, a.EventType)
-	if eventType == "" {
-		p.unnormalized++
-	} else {
-		p.byEventType[eventType]++
-		domain, control, metric := attrString(attrs, a.Domain), attrString(attrs, a.Control), attrString(attrs, a.Metric)
-		if domain == "" && control == "" && metric == "" {
-			p.unmapped++
-		} else {
-			if domain != "" {
-				p.byDomain[domain]++
-			}
-			if control != "" {
-				p.byControl[control]++
-			}
-			if metric != "" {
-				p.byMetric[metric]++
-			}
-			p.byMapping[[3]string{domain, control, metric}]++
-		}
+	c := contribution{Key: key[:], Dataset: dataset, At: at.UnixNano(), EventType: attrString(attrs, a.EventType)}
+	if c.EventType != "" {
+		c.Domain, c.Control, c.Metric = attrString(attrs, a.Domain), attrString(attrs, a.Control), attrString(attrs, a.Metric)
 	}
 	if isIncident(dataset, lr) {
 		inc := incidentOf(lr)
-		p.incidents[inc.ID] = inc
-		return
+		c.Incident = &inc
+		return c
 	}
-	if includeEvents && eventType != "" {
+	if includeEvents && c.EventType != "" {
 		raw, err := json.Marshal(docEvent{
 			RecordID:   attrString(attrs, a.RecordID),
 			Timestamp:  formatTime(at),
@@ -188,8 +194,46 @@ func (p *periodState) add(dataset string, lr plog.LogRecord, at time.Time, inclu
 			Attributes: jsonMap(attrs),
 		})
 		if err == nil { // jsonValue makes every value encodable
-			p.events = append(p.events, eventEntry{ts: at.UnixNano(), id: attrString(attrs, a.RecordID), raw: raw})
+			c.Event, c.ID = raw, attrString(attrs, a.RecordID)
 		}
+	}
+	return c
+}
+
+// apply counts a contribution (already known not to be a duplicate) into the period; events only with
+// include_events.
+func (p *periodState) apply(c *contribution, includeEvents bool) {
+	p.seen[[16]byte(c.Key)] = struct{}{}
+	p.held++
+	p.total++
+	p.byDataset[c.Dataset]++
+	at := time.Unix(0, c.At).UTC()
+	p.observeTime(at)
+	if c.EventType == "" {
+		p.unnormalized++
+	} else {
+		p.byEventType[c.EventType]++
+		if c.Domain == "" && c.Control == "" && c.Metric == "" {
+			p.unmapped++
+		} else {
+			if c.Domain != "" {
+				p.byDomain[c.Domain]++
+			}
+			if c.Control != "" {
+				p.byControl[c.Control]++
+			}
+			if c.Metric != "" {
+				p.byMetric[c.Metric]++
+			}
+			p.byMapping[[3]string{c.Domain, c.Control, c.Metric}]++
+		}
+	}
+	if c.Incident != nil {
+		p.incidents[c.Incident.ID] = *c.Incident
+		return
+	}
+	if includeEvents && len(c.Event) > 0 {
+		p.events = append(p.events, eventEntry{ts: c.At, id: c.ID, raw: c.Event})
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 func summaryConfig(t *testing.T, maxDocs int) *Config {
 	cfg := createDefaultConfig().(*Config)
 	cfg.IncludeEvents = true // served documents leave the events out
+	cfg.Journal = configoptional.Some(JournalConfig{Path: t.TempDir()})
 	srv := cfg.SummaryServer.GetOrInsertDefault()
 	srv.ServerConfig.NetAddr.Endpoint = "127.0.0.1:0"
 	srv.MaxDocumentsPerTenant = maxDocs
