@@ -29,8 +29,8 @@ import (
 // o365_export with a directory and its summary server; o365_readiness with bearertokenauth on the admin
 // routes; health_check; sql_storage; the file exporter; the collector's own Prometheus metrics; logs at
 // debug level. Everything the run produced is searched: every log line, the metrics page, the emitted
-// records, the export documents, and the HTTP responses of every readiness route (the admin ones with
-// the admin token), health_check and the export summary. Searched for: the client secrets, the admin
+// records, the export documents and the exporter's journal, and the HTTP responses of every readiness
+// route (the admin ones with the admin token), health_check and the export summary. Searched for: the client secrets, the admin
 // token, the pseudonymization key, the certificate's private key material (its PEM body, each PEM line,
 // the base64 — standard and URL — of the PKCS#8 and PKCS#1 DER and of the whole PEM, the private
 // exponent and primes in hex and decimal), and every access token the simulator issued (whole, and its
@@ -190,7 +190,9 @@ service:
 	var exports strings.Builder
 	docs, _ := filepath.Glob(filepath.Join(dir, "export", "*", "*.json"))
 	require.NotEmpty(t, docs, "export documents were written")
-	for _, d := range docs {
+	journals, _ := filepath.Glob(filepath.Join(dir, "export", ".journal", "*", "*.jnl"))
+	require.NotEmpty(t, journals, "the export journal holds the periods still in memory")
+	for _, d := range append(docs, journals...) {
 		b, err := os.ReadFile(d)
 		require.NoError(t, err)
 		exports.Write(b)
@@ -206,7 +208,7 @@ service:
 		"client secret": graphsimtest.Secret, "wrong client secret": wrongSecret, "admin token": adminToken, "pseudonymization key": pseudoKey,
 	}, tokens)
 	sources := map[string]string{
-		"logs": logs, "emitted records": string(emitted), "export documents": exports.String(), "HTTP responses": strings.Join(outputs, "\n"),
+		"logs": logs, "emitted records": string(emitted), "export documents and journal": exports.String(), "HTTP responses": strings.Join(outputs, "\n"),
 	}
 	hits := 0
 	for source, text := range sources {
@@ -219,11 +221,11 @@ service:
 		}
 	}
 	assert.Zero(t, hits)
-	t.Logf("searched %d KiB of logs, %d KiB of records, %d export documents, %d HTTP responses for %d secret forms (%d access tokens)",
-		len(logs)>>10, len(emitted)>>10, len(docs), len(outputs)+1, len(secrets), len(tokens))
+	t.Logf("searched %d KiB of logs, %d KiB of records, %d export documents, %d journal files, %d HTTP responses for %d secret forms (%d access tokens)",
+		len(logs)>>10, len(emitted)>>10, len(docs), len(journals), len(outputs)+1, len(secrets), len(tokens))
 	report(t, row{Scenario: "9 secrets (full run, every component)", Runs: 1, Violations: hits,
-		Note: fmt.Sprintf("%d KiB logs, %d KiB records, %d export docs, %d HTTP responses; %d secret forms incl. %d tokens: 0 hits",
-			len(logs)>>10, len(emitted)>>10, len(docs), len(outputs)+1, len(secrets), len(tokens))})
+		Note: fmt.Sprintf("%d KiB logs, %d KiB records, %d export docs, %d journal files, %d HTTP responses; %d secret forms incl. %d tokens: 0 hits",
+			len(logs)>>10, len(emitted)>>10, len(docs), len(journals), len(outputs)+1, len(secrets), len(tokens))})
 }
 
 // secretForms lists every string that must not appear: the named secrets, the private key of cert in
