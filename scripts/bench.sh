@@ -23,6 +23,7 @@ go test ./processor/o365mappingprocessor -run '^$' -bench . -benchmem -benchtime
 
 step "3. exporter: export JSON of a 100k-event tenant"
 go test ./exporter/o365exportexporter -run '^$' -bench BenchmarkExportDocument -benchtime 5x | tee "$out/exporter.txt"
+go test ./exporter/o365exportexporter -run '^$' -bench BenchmarkConsumeLogs -benchtime 200x -count 3 | tee -a "$out/exporter.txt"
 
 step "4. end to end: the distribution backfills 1M sign-ins into the file exporter"
 go test ./e2e -run '^$' -bench BenchmarkDistributionBackfill -benchtime 1x -timeout 60m | tee "$out/backfill.txt"
