@@ -257,6 +257,7 @@ func (e *exportExporter) consume(ctx context.Context, ld plog.Logs) error {
 			continue
 		}
 		if e.journalDir != "" {
+			pd.batch.Arrived = now.UnixNano()
 			if err := e.writeBatch(pd.key, pd.p, &pd.batch); err != nil {
 				errs = append(errs, fmt.Errorf("cannot journal %d records of tenant %q, period %s (not counted; the pipeline may deliver them again): %w",
 					len(pd.batch.Records), pd.key.label(), formatTime(pd.p.start), err))

@@ -64,12 +64,18 @@ func testConfig(t testing.TB) *Config {
 // need the HTTP sender or the server).
 func newTestExporter(t testing.TB, cfg *Config) (*exportExporter, *testClock, *componenttest.Telemetry) {
 	t.Helper()
+	return newTestExporterAt(t, cfg, t0)
+}
+
+// newTestExporterAt is newTestExporter with the clock at now (when the journal is replayed, too).
+func newTestExporterAt(t testing.TB, cfg *Config, now time.Time) (*exportExporter, *testClock, *componenttest.Telemetry) {
+	t.Helper()
 	require.NoError(t, cfg.Validate())
 	tt := componenttest.NewTelemetry()
 	t.Cleanup(func() { require.NoError(t, tt.Shutdown(context.Background())) })
 	e, err := newExportExporter(context.Background(), metadatatest.NewSettings(tt), cfg)
 	require.NoError(t, err)
-	clock := &testClock{now: t0}
+	clock := &testClock{now: now}
 	e.now = clock.Now
 	if e.dir != nil {
 		require.NoError(t, e.dir.prepare())

@@ -61,12 +61,17 @@ type journalSnapshot struct {
 	Document json.RawMessage `json:"document"`
 	Keys     []byte          `json:"keys"` // 16 bytes each
 	Held     int             `json:"held"`
+	// LastUpdate is when the period's newest record arrived (wall clock, Unix nanoseconds).
+	LastUpdate int64 `json:"last_update,omitempty"`
 }
 
 // journalBatch is what one ConsumeLogs call added to the period.
 type journalBatch struct {
 	Records []contribution `json:"records,omitempty"`
 	Dropped int64          `json:"dropped,omitempty"` // records not counted: tenant_cap
+	// Arrived is when the batch was counted (wall clock, Unix nanoseconds): a rebuilt period is released
+	// state_idle_timeout after its last batch, not after the restart.
+	Arrived int64 `json:"arrived"`
 }
 
 // journalFileOf is the journal of a tenant's period. The directory name carries a hash of the tenant's
@@ -104,7 +109,11 @@ func (e *exportExporter) snapshotFrame(key tenantKey, p *periodState, dst []byte
 	for k := range p.seen {
 		keys = append(keys, k[:]...)
 	}
-	return frameOf(journalFrame{Snapshot: &journalSnapshot{Document: doc, Keys: keys, Held: p.held}}, dst)
+	var last int64
+	if !p.lastUpdate.IsZero() {
+		last = p.lastUpdate.UnixNano()
+	}
+	return frameOf(journalFrame{Snapshot: &journalSnapshot{Document: doc, Keys: keys, Held: p.held, LastUpdate: last}}, dst)
 }
 
 // rewriteJournal replaces the period's journal with its header and a snapshot of the state, then the
@@ -250,7 +259,9 @@ func (e *exportExporter) recoverFile(path string, now time.Time) {
 	p.journal, p.journalBase = j, j.Size()
 	ts.periods[p.start.UnixNano()] = p
 	ts.held += p.held
-	p.lastUpdate = now
+	if p.lastUpdate.IsZero() || p.lastUpdate.After(now) {
+		p.lastUpdate = now
+	}
 	p.written = e.dir != nil && e.dir.exists(key, p.start)
 	if e.sender == nil && p.written && e.unchanged(key, p) {
 		return
@@ -300,7 +311,13 @@ func (e *exportExporter) replay(frames [][]byte) (tenantKey, *periodState, error
 				p.seen[[16]byte(f.Snapshot.Keys[k:k+16])] = struct{}{}
 			}
 			p.held = f.Snapshot.Held
+			if f.Snapshot.LastUpdate != 0 {
+				p.lastUpdate = time.Unix(0, f.Snapshot.LastUpdate)
+			}
 		case f.Batch != nil:
+			if at := time.Unix(0, f.Batch.Arrived); f.Batch.Arrived != 0 && at.After(p.lastUpdate) {
+				p.lastUpdate = at
+			}
 			for r := range f.Batch.Records {
 				c := &f.Batch.Records[r]
 				if len(c.Key) != 16 {
@@ -377,12 +394,14 @@ func batchFrame(dst []byte, b *journalBatch) ([]byte, error) {
 			}
 			buf = append(buf, ']')
 		}
-		if b.Dropped != 0 {
-			if len(b.Records) > 0 {
-				buf = append(buf, ',')
-			}
-			buf = strconv.AppendInt(append(buf, `"dropped":`...), b.Dropped, 10)
+		if len(b.Records) > 0 {
+			buf = append(buf, ',')
 		}
+		if b.Dropped != 0 {
+			buf = strconv.AppendInt(append(buf, `"dropped":`...), b.Dropped, 10)
+			buf = append(buf, ',')
+		}
+		buf = strconv.AppendInt(append(buf, `"arrived":`...), b.Arrived, 10)
 		return append(buf, "}}"...)
 	})
 	return dst, err

@@ -114,12 +114,12 @@ func TestJournalRebuildsUnwrittenPeriods(t *testing.T) {
 		rec{tenant: fabrikam, dataset: a.DatasetSignIns, id: "f1", at: t0.Add(time.Hour), eventType: "signin.success"})
 	assert.Len(t, journalTree(t, e1), 3, "one journal per tenant and period")
 
-	e2, clock2, _ := newTestExporter(t, cfg)
-	clock2.Set(clock.Now())
+	e2, clock2, _ := newTestExporterAt(t, cfg, clock.Now())
 	require.Len(t, e2.tenants, 2)
 	p := e2.tenants[contoso].periods[t0.UnixNano()]
 	require.NotNil(t, p)
 	assert.False(t, p.dirty, "the written document already covers 10:00")
+	assert.True(t, t0.Equal(p.lastUpdate), "released state_idle_timeout after its last batch, not after the restart: %s", p.lastUpdate)
 	assert.True(t, e2.tenants[contoso].periods[t0.Add(time.Hour).UnixNano()].dirty)
 	assert.Equal(t, 4, e2.tenants[contoso].held, "the dedup keys and events are back")
 
@@ -132,6 +132,14 @@ func TestJournalRebuildsUnwrittenPeriods(t *testing.T) {
 	assert.Equal(t, 1.0, field(doc, "records.total"))
 	assert.Len(t, doc["events"], 1)
 	assert.Equal(t, 1.0, field(docAt(t, e2, fabrikam, t0.Add(time.Hour)), "records.total"))
+
+	// Released state_idle_timeout after its last batch (before the crash), with its journal.
+	e2.flush(context.Background(), t0.Add(defaultStateIdleTimeout), false)
+	require.Contains(t, e2.tenants, contoso)
+	assert.NotContains(t, e2.tenants[contoso].periods, t0.UnixNano())
+	assert.Contains(t, e2.tenants[contoso].periods, t0.Add(time.Hour).UnixNano(), "its last batch came an hour later")
+	assert.NotContains(t, journalTree(t, e2), filepath.Base(filepath.Dir(e2.journalFileOf(contoso, t0)))+"/20240313T100000Z_PT1H.jnl")
+	assert.Len(t, journalTree(t, e2), 2)
 }
 
 // TestJournalRedeliveryCountedOnce: the batch in flight at a crash, delivered again to the next process,
@@ -374,7 +382,8 @@ func TestBatchFrameDecodes(t *testing.T) {
 		}
 		b.Records = append(b.Records, c)
 	}
-	for _, batch := range []journalBatch{b, {Dropped: 3}, {Records: b.Records[:1], Dropped: 2}} {
+	b.Arrived = t0.UnixNano()
+	for _, batch := range []journalBatch{b, {Dropped: 3}, {Records: b.Records[:1], Dropped: 2, Arrived: 7}, {}} {
 		frame, err := batchFrame(nil, &batch)
 		require.NoError(t, err)
 		want, err := json.Marshal(journalFrame{Batch: &batch})
