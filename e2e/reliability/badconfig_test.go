@@ -162,6 +162,9 @@ func TestBadConfig(t *testing.T) {
 		{name: "o365_export directory.max_documents_per_tenant", set: map[string]any{"exporters.o365_export.directory.max_documents_per_tenant": -1}, want: "`directory.max_documents_per_tenant` must not be negative"},
 		{name: "o365_export http.endpoint", set: map[string]any{"exporters.o365_export.http.endpoint": "ftp://example.com/x"}, want: "`http.endpoint` must be an http:// or https:// URL"},
 		{name: "o365_export summary_server.endpoint", set: map[string]any{"exporters.o365_export.summary_server.endpoint": ""}, want: "`summary_server.endpoint` must be set"},
+		{name: "o365_export journal.path without directory", set: map[string]any{"exporters.o365_export.directory": del{}},
+			want: "`journal.path` must be set when there is no `directory`"},
+		{name: "o365_export journal.path root", set: map[string]any{"exporters.o365_export.journal": map[string]any{"path": "/"}}, want: "`journal.path` must not be the root directory"},
 		{name: "o365_export summary_server.max_documents_per_tenant", set: map[string]any{"exporters.o365_export.summary_server.max_documents_per_tenant": 0}, want: "`summary_server.max_documents_per_tenant` must be at least 1"},
 
 		// o365_mapping.
