@@ -37,7 +37,7 @@ var queuedExporters = map[string]bool{"otlp": true, "otlp_grpc": true, "otlphttp
 
 // Violations lists, per pipeline fed by the o365 receiver, what would make its acceptance not durable:
 // a batch processor; an OTLP exporter whose sending_queue is in memory or whose retries give up; a file
-// exporter without rotation (which buffers its writes).
+// exporter without rotation (which buffers its writes); an o365_export exporter without its journal.
 func Violations(c Config) []string {
 	var out []string
 	service, _ := c["service"].(map[string]any)
@@ -66,6 +66,11 @@ func Violations(c Config) []string {
 			case t == "file":
 				if _, ok := cfg["rotation"]; !ok {
 					out = append(out, fmt.Sprintf("pipeline %s: exporter %s without rotation buffers its writes", name, id))
+				}
+			case t == "o365_export":
+				j, _ := cfg["journal"].(map[string]any)
+				if enabled, ok := j["enabled"].(bool); ok && !enabled {
+					out = append(out, fmt.Sprintf("pipeline %s: exporter %s counts in memory (journal disabled)", name, id))
 				}
 			}
 		}

@@ -25,10 +25,12 @@ exporters:
     sending_queue: { enabled: false }
   file/buffered: { path: a.json }
   file/ok: { path: b.json, rotation: { max_megabytes: 100 } }
+  o365_export/memory: { directory: { path: x }, journal: { enabled: false } }
+  o365_export/ok: { directory: { path: y } }
 service:
   pipelines:
     logs/a: { receivers: [o365], processors: [batch], exporters: [otlp_grpc/mem, otlp_grpc/ok, otlp/no_queue] }
-    logs/b: { receivers: [o365/x], processors: [o365_mapping], exporters: [otlp_http/gives_up, file/buffered, file/ok] }
+    logs/b: { receivers: [o365/x], processors: [o365_mapping], exporters: [otlp_http/gives_up, file/buffered, file/ok, o365_export/memory, o365_export/ok] }
     logs/other: { receivers: [otlp], processors: [batch], exporters: [otlp_grpc/mem] }
 `)
 	require.NoError(t, err)
@@ -38,6 +40,7 @@ service:
 		"pipeline logs/a: exporter otlp_grpc/mem drops a queued batch after retry_on_failure.max_elapsed_time (<nil>; want 0)",
 		"pipeline logs/b: exporter otlp_http/gives_up drops a queued batch after retry_on_failure.max_elapsed_time (5m; want 0)",
 		"pipeline logs/b: exporter file/buffered without rotation buffers its writes",
+		"pipeline logs/b: exporter o365_export/memory counts in memory (journal disabled)",
 	}, Violations(c))
 }
 
