@@ -250,7 +250,7 @@ receivers:
 	waitLog(p, "Poll failed", "AADSTS7000215", 0)
 	resumedBefore := len(logLines(p.Out.String(), "Resuming the stream from its stored position"))
 	require.NoError(t, os.WriteFile(secretFile, []byte(secrets[2]), 0o600))
-	require.NoError(t, p.Cmd.Process.Signal(syscall.SIGHUP))
+	require.NoError(t, p.Signal(syscall.SIGHUP))
 	sink.ledger.waitUnique(t, len(want), pick(3*time.Minute, 10*time.Minute))
 	assert.NotEmpty(t, logLines(p.Out.String(), "Config updated, restart service"), "SIGHUP reloaded the configuration")
 	assert.Greater(t, len(logLines(p.Out.String(), "Resuming the stream from its stored position")), resumedBefore, "the reloaded receiver resumes")

@@ -79,9 +79,22 @@ func (b *Buffer) String() string {
 
 // Proc is a running child process whose combined output is kept.
 type Proc struct {
-	Cmd  *exec.Cmd
-	Out  *Buffer
-	done chan struct{}
+	Cmd     *exec.Cmd
+	Out     *Buffer
+	done    chan struct{}
+	readyAt time.Time // when WaitReady saw the collector ready
+}
+
+// signalSettle is how long after "Everything is ready" a collector is given to install its SIGTERM and
+// SIGHUP handlers: it logs the line just before, and a signal in between kills it instead.
+const signalSettle = time.Second
+
+// Signal sends sig, once a collector seen ready has had the time to handle it.
+func (p *Proc) Signal(sig os.Signal) error {
+	if !p.readyAt.IsZero() {
+		time.Sleep(time.Until(p.readyAt.Add(signalSettle)))
+	}
+	return p.Cmd.Process.Signal(sig)
 }
 
 // Start runs bin with args (env added to the test's environment). It is stopped at cleanup, and its
@@ -140,6 +153,7 @@ func (p *Proc) WaitFor(tb testing.TB, s string, within time.Duration) {
 func (p *Proc) WaitReady(tb testing.TB) {
 	tb.Helper()
 	p.WaitFor(tb, "Everything is ready", time.Minute)
+	p.readyAt = time.Now()
 }
 
 // Kill sends SIGKILL and waits for the process to be gone.
@@ -161,7 +175,7 @@ func (p *Proc) Stop(tb testing.TB) {
 	if !p.Running() {
 		return
 	}
-	_ = p.Cmd.Process.Signal(syscall.SIGTERM)
+	_ = p.Signal(syscall.SIGTERM)
 	select {
 	case <-p.done:
 	case <-time.After(30 * time.Second):
