@@ -56,8 +56,11 @@ test-deps:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null || \
 	  { echo "could not install chromium (apt-get needs root): the status page test will be skipped"; }; }
 
+## vet: go vet, gofmt, and go.mod/go.sum of the root and tools modules exactly as `go mod tidy` leaves them
 vet: check-go
 	$(GO) vet ./...
+	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run 'go mod tidy' and commit"; exit 1; }
+	@cd internal/tools && $(GO) mod tidy -diff || { echo "internal/tools/go.mod is not tidy: run 'cd internal/tools && go mod tidy' and commit"; exit 1; }
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' | grep -v /testdata/)); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 
