@@ -9,7 +9,7 @@ DIST          := _build/otelcol-o365
 GRAPHSIM      := bin/graphsim
 GO_MIN        := 1.26
 
-.PHONY: all build run test test-deps unit e2e bench soak fuzz generate fmt vet check-go clean
+.PHONY: all build distribution package run test test-deps unit e2e bench soak fuzz generate fmt vet check-go clean
 
 all: build
 
@@ -18,8 +18,15 @@ check-go:
 	@$(GO) version | awk '{ split(substr($$3,3),v,"."); if (v[1] < 1 || (v[1] == 1 && v[2] < 26)) { print "Go $(GO_MIN)+ is required, found " $$3; exit 1 } }'
 
 ## build: compile the otelcol-o365 distribution with ocb into _build/otelcol-o365, and the simulator
-build: check-go $(GRAPHSIM)
+build: distribution $(GRAPHSIM)
+
+## distribution: only the distribution (static: ocb builds with CGO_ENABLED=0); the Dockerfile runs it
+distribution: check-go
 	$(OCB) --config builder-config.yaml
+
+## package: .deb and .rpm of the distribution (nfpm, pinned in internal/tools) into dist/
+package: distribution
+	GO=$(GO) ./scripts/package.sh $(DIST) dist
 
 $(GRAPHSIM): check-go $(shell find internal/graphsim -name '*.go' -o -name '*.yaml')
 	$(GO) build -o $(GRAPHSIM) ./internal/graphsim/cmd/graphsim
@@ -78,4 +85,4 @@ fmt:
 	gofmt -w $$(git ls-files '*.go')
 
 clean:
-	rm -rf _build bin run bench-results soak-results
+	rm -rf _build bin run dist bench-results soak-results
