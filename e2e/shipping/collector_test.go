@@ -2,6 +2,7 @@ package shipping
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
 
@@ -64,7 +66,7 @@ func (s *simulator) env() []string {
 }
 
 // endpoints are the ports the shipped configuration's HTTP endpoints were moved to.
-type endpoints struct{ health, readiness, events int }
+type endpoints struct{ health, readiness, events, metrics int }
 
 // shippedConfigFor is the shipped configuration (raw: its bytes) with only what a test machine needs
 // changed: the receiver reads the simulator (graph_endpoint, authority_host — a real tenant needs
@@ -98,6 +100,13 @@ func shippedConfigFor(t *testing.T, raw []byte, sim *simulator, state string) (s
 	move(section(exts, "health_check"), &ep.health)
 	move(section(exts, "o365_readiness"), &ep.readiness)
 	move(section(section(section(cfg, "exporters"), "o365_events"), "server"), &ep.events)
+	readers, _ := section(section(section(cfg, "service"), "telemetry"), "metrics")["readers"].([]any)
+	require.Len(t, readers, 1, "the shipped configuration has one metrics reader")
+	reader, _ := readers[0].(map[string]any)
+	prom := section(section(section(reader, "pull"), "exporter"), "prometheus")
+	require.Equal(t, "${env:O365_LISTEN_ADDRESS:-127.0.0.1}", prom["host"], "the metrics bind the address of O365_LISTEN_ADDRESS")
+	ep.metrics = proctest.FreePort(t)
+	prom["port"] = ep.metrics
 
 	if state != stateDir {
 		cfg = rebase(cfg, stateDir, state).(map[string]any)
@@ -167,6 +176,18 @@ func waitForReadiness(t *testing.T, port int, p *proctest.Proc) {
 			resp.Body.Close()
 		}
 	}
+}
+
+// assertMetrics checks that the collector's Prometheus endpoint serves the receiver's metrics.
+func assertMetrics(t *testing.T, port int) {
+	t.Helper()
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Contains(t, string(body), "otelcol_receiver_accepted_log_records", "the receiver's metrics")
 }
 
 func counts(m map[string][]string) map[string]int {

@@ -258,6 +258,7 @@ func runPackagedBinary(t *testing.T, root string) {
 	p.WaitReady(t)
 	waitForRecords(t, filepath.Join(state, "o365-raw.json"), sim.want, p)
 	waitForReadiness(t, ep.readiness, p)
+	assertMetrics(t, ep.metrics)
 	p.Stop(t)
 	assert.Equal(t, 0, p.ExitCode(), "a clean stop")
 	for _, f := range []string{"state.db", "events.db"} {
