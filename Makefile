@@ -9,7 +9,7 @@ DIST          := _build/otelcol-o365
 GRAPHSIM      := bin/graphsim
 GO_MIN        := 1.26
 
-.PHONY: all build distribution package run test test-deps unit e2e bench soak fuzz generate fmt vet check-go clean
+.PHONY: all build distribution package run count test test-deps unit e2e bench soak fuzz generate fmt vet check-go clean
 
 all: build
 
@@ -31,9 +31,13 @@ package: distribution
 $(GRAPHSIM): check-go $(shell find internal/graphsim -name '*.go' -o -name '*.yaml')
 	$(GO) build -o $(GRAPHSIM) ./internal/graphsim/cmd/graphsim
 
-## run: start the Graph simulator and the collector; records land in run/o365-records.json
+## run: start the Graph simulator and the collector; records land in run/o365-raw.json (kept across runs)
 run: build
 	./scripts/run.sh
+
+## count: records and duplicates in run/o365-raw.json, across every `make run` (needs jq)
+count:
+	./scripts/count-records.sh
 
 FUZZTIME      ?= 5s
 
