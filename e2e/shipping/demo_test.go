@@ -58,9 +58,20 @@ func TestDemoRestart(t *testing.T) {
 	}
 
 	// Run 1: the simulated day (about 12,000 event records of contoso and fabrikam, collected within
-	// Graph's request budget, which the demo's simulator enforces).
+	// Graph's request budget, which the demo's simulator enforces), until it is collected: once the file
+	// grows by less than a page (1000 records) over more than a poll interval (30 s), only live records
+	// (about 4 a second) arrive.
 	demo := startDemo(t, dir)
-	demo.waitFor(t, func() bool { return total(proctest.RecordIDs(t, raw)) >= 10_000 }, 3*time.Minute, raw)
+	demo.waitFor(t, func() bool { return total(proctest.RecordIDs(t, raw)) >= 10_000 }, 4*time.Minute, raw)
+	for last := total(proctest.RecordIDs(t, raw)); ; {
+		time.Sleep(35 * time.Second)
+		require.True(t, demo.running(), "scripts/run.sh exited:\n%s", proctest.Tail(demo.out.String(), 8<<10))
+		now := total(proctest.RecordIDs(t, raw))
+		if now-last < 1000 {
+			break
+		}
+		last = now
+	}
 	demo.interrupt(t)
 	first := mustRead(t, raw)
 	firstCount := count(raw)
