@@ -9,7 +9,7 @@ DIST          := _build/otelcol-o365
 GRAPHSIM      := bin/graphsim
 GO_MIN        := 1.26
 
-.PHONY: all build run test test-deps unit e2e bench soak fuzz generate fmt vet check-go clean
+.PHONY: all build distribution package run count test test-deps unit e2e bench soak fuzz generate fmt vet check-go clean
 
 all: build
 
@@ -18,15 +18,26 @@ check-go:
 	@$(GO) version | awk '{ split(substr($$3,3),v,"."); if (v[1] < 1 || (v[1] == 1 && v[2] < 26)) { print "Go $(GO_MIN)+ is required, found " $$3; exit 1 } }'
 
 ## build: compile the otelcol-o365 distribution with ocb into _build/otelcol-o365, and the simulator
-build: check-go $(GRAPHSIM)
+build: distribution $(GRAPHSIM)
+
+## distribution: only the distribution (static: ocb builds with CGO_ENABLED=0); the Dockerfile runs it
+distribution: check-go
 	$(OCB) --config builder-config.yaml
+
+## package: .deb and .rpm of the distribution (nfpm, pinned in internal/tools) into dist/
+package: distribution
+	GO=$(GO) ./scripts/package.sh $(DIST) dist
 
 $(GRAPHSIM): check-go $(shell find internal/graphsim -name '*.go' -o -name '*.yaml')
 	$(GO) build -o $(GRAPHSIM) ./internal/graphsim/cmd/graphsim
 
-## run: start the Graph simulator and the collector; records land in run/o365-records.json
+## run: start the Graph simulator and the collector; records land in run/o365-raw.json (kept across runs)
 run: build
 	./scripts/run.sh
+
+## count: records and duplicates in run/o365-raw.json, across every `make run` (needs jq)
+count:
+	./scripts/count-records.sh
 
 FUZZTIME      ?= 5s
 
@@ -56,8 +67,11 @@ test-deps:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null || \
 	  { echo "could not install chromium (apt-get needs root): the status page test will be skipped"; }; }
 
+## vet: go vet, gofmt, and go.mod/go.sum of the root and tools modules exactly as `go mod tidy` leaves them
 vet: check-go
 	$(GO) vet ./...
+	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run 'go mod tidy' and commit"; exit 1; }
+	@cd internal/tools && $(GO) mod tidy -diff || { echo "internal/tools/go.mod is not tidy: run 'cd internal/tools && go mod tidy' and commit"; exit 1; }
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' | grep -v /testdata/)); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 
@@ -75,4 +89,4 @@ fmt:
 	gofmt -w $$(git ls-files '*.go')
 
 clean:
-	rm -rf _build bin run bench-results soak-results
+	rm -rf _build bin run dist bench-results soak-results

@@ -16,15 +16,17 @@ import (
 	"github.com/otelcol-o365/otelcol-o365/e2e/internal/shipcheck"
 )
 
-// shippedConfigs are the configurations users start from: collector-config.yaml and every whole
-// configuration (one with a `service:` section) in a README, by "file:line".
+// shippedConfigs are the configurations users start from: collector-config.yaml, packaging/config.yaml
+// and every whole configuration (one with a `service:` section) in a README, by "file:line".
 func shippedConfigs(t *testing.T) map[string]string {
 	t.Helper()
 	root := filepath.Join("..")
 	out := map[string]string{}
-	raw, err := os.ReadFile(filepath.Join(root, "collector-config.yaml"))
-	require.NoError(t, err)
-	out["collector-config.yaml"] = string(raw)
+	for _, file := range []string{"collector-config.yaml", "packaging/config.yaml"} { // the demo's; the packages' and the image's
+		raw, err := os.ReadFile(filepath.Join(root, file))
+		require.NoError(t, err)
+		out[file] = string(raw)
+	}
 	readmes, err := filepath.Glob(filepath.Join(root, "*", "*", "README.md"))
 	require.NoError(t, err)
 	readmes = append(readmes, filepath.Join(root, "README.md"))

@@ -170,7 +170,7 @@ service:
 	waitForRecords(t, path("normalized.json"), func(got map[string][]string) bool {
 		return total(without(got, "incident_candidates")) >= total(want)
 	})
-	normalized := readRecordIDs(t, path("normalized.json"))
+	normalized := proctest.RecordIDs(t, path("normalized.json"))
 	for ds, ids := range want {
 		require.Equal(t, sorted(ids), sorted(normalized[ds]), "normalized %s", ds)
 	}
@@ -182,9 +182,11 @@ service:
 
 	// The backend catches up with the first collector while both run: a batch still in its retry
 	// back-off when the first collector stops would be dropped (the sending queue is in memory here).
-	waitForRecords(t, path("backend-raw.json"), func(got map[string][]string) bool { return total(got) >= total(readRecordIDs(t, path("raw.json"))) })
+	waitForRecords(t, path("backend-raw.json"), func(got map[string][]string) bool {
+		return total(got) >= total(proctest.RecordIDs(t, path("raw.json")))
+	})
 	waitForRecords(t, path("backend-normalized.json"), func(got map[string][]string) bool {
-		return total(got) >= total(readRecordIDs(t, path("normalized.json")))
+		return total(got) >= total(proctest.RecordIDs(t, path("normalized.json")))
 	})
 
 	// Stop the first collector: its OTLP queues drain into the backend and o365_export writes the
@@ -198,8 +200,8 @@ service:
 	waitForRecords(t, path("backend-raw.json"), func(got map[string][]string) bool { return total(got) >= len(firstRaw) })
 	waitForRecords(t, path("backend-normalized.json"), func(got map[string][]string) bool { return total(got) >= len(firstNorm) })
 	time.Sleep(time.Second) // nothing else may arrive
-	backendRaw := readRecordIDs(t, path("backend-raw.json"))
-	backendNorm := readRecordIDs(t, path("backend-normalized.json"))
+	backendRaw := proctest.RecordIDs(t, path("backend-raw.json"))
+	backendNorm := proctest.RecordIDs(t, path("backend-normalized.json"))
 	for ds, ids := range want {
 		assert.Equal(t, sorted(ids), sorted(backendRaw[ds]), "backend raw %s", ds)
 		assert.Equal(t, sorted(ids), sorted(backendNorm[ds]), "backend normalized %s", ds)
@@ -325,12 +327,12 @@ func waitForRecords(t *testing.T, path string, done func(map[string][]string) bo
 	t.Helper()
 	deadline := time.Now().Add(3 * time.Minute)
 	for time.Now().Before(deadline) {
-		if done(readRecordIDs(t, path)) {
+		if done(proctest.RecordIDs(t, path)) {
 			return
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	t.Fatalf("%s: timed out, have %d records", path, total(readRecordIDs(t, path)))
+	t.Fatalf("%s: timed out, have %d records", path, total(proctest.RecordIDs(t, path)))
 }
 
 // record is one log record as a file exporter wrote it.

@@ -4,6 +4,7 @@
 package proctest
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
 	"net"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/plog"
 )
 
 var (
@@ -245,4 +247,38 @@ func FreePort(tb testing.TB) int {
 	require.NoError(tb, err)
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// RecordIDs parses a file exporter's OTLP JSON lines and returns o365.record.id by dataset (none
+// while the file does not exist; a line the exporter is still writing is skipped).
+func RecordIDs(tb testing.TB, path string) map[string][]string {
+	tb.Helper()
+	out := map[string][]string{}
+	f, err := os.Open(path)
+	if os.IsNotExist(err) {
+		return out
+	}
+	require.NoError(tb, err)
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 1<<20), 256<<20)
+	var um plog.JSONUnmarshaler
+	for sc.Scan() {
+		logs, err := um.UnmarshalLogs(sc.Bytes())
+		if err != nil {
+			continue // the exporter may be mid-line; the caller polls again
+		}
+		for i := 0; i < logs.ResourceLogs().Len(); i++ {
+			rl := logs.ResourceLogs().At(i)
+			ds, _ := rl.Resource().Attributes().Get("o365.dataset")
+			for j := 0; j < rl.ScopeLogs().Len(); j++ {
+				lrs := rl.ScopeLogs().At(j).LogRecords()
+				for k := 0; k < lrs.Len(); k++ {
+					id, _ := lrs.At(k).Attributes().Get("o365.record.id")
+					out[ds.Str()] = append(out[ds.Str()], id.Str())
+				}
+			}
+		}
+	}
+	return out
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -23,6 +24,8 @@ func main() {
 	configPath := flag.String("config", "", "simulator YAML config (default: the embedded demo: two tenants, every dataset)")
 	addr := flag.String("addr", "", "listen address, overriding the config's `addr`")
 	caOut := flag.String("ca-out", "", "write the generated certificate (PEM) here, for the collector's `tls.ca_file`")
+	anchor := flag.String("anchor", "", "RFC 3339 instant between history and live records, overriding the config's `anchor` (default: now); "+
+		"the same anchor serves the same records again after a restart")
 	flag.Parse()
 
 	var cfg graphsim.Config
@@ -37,6 +40,11 @@ func main() {
 	}
 	if *addr != "" {
 		cfg.Addr = *addr
+	}
+	if *anchor != "" {
+		if cfg.Anchor, err = time.Parse(time.RFC3339Nano, *anchor); err != nil {
+			log.Fatalf("graphsim: -anchor: %v", err)
+		}
 	}
 	cfg.ErrorLog = log.New(os.Stderr, "graphsim: ", log.LstdFlags) // TLS handshakes of clients that do not trust it, ...
 	sim, err := graphsim.Start(cfg)
