@@ -35,8 +35,11 @@ $(GRAPHSIM): check-go $(shell find internal/graphsim -name '*.go' -o -name '*.ya
 run: build
 	./scripts/run.sh
 
-## count: records and duplicates in run/o365-raw.json, across every `make run` (needs jq)
+## count: records and duplicates in run/o365-raw.json, across every `make run` (installs Debian's jq if missing)
 count:
+	@command -v jq >/dev/null || { echo "installing Debian's jq for the count"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq jq) >/dev/null || \
+	  { echo "could not install jq (apt-get needs root): install jq and run make count again"; exit 1; }; }
 	./scripts/count-records.sh
 
 FUZZTIME      ?= 5s
