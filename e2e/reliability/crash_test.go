@@ -43,12 +43,7 @@ import (
 func TestCrashKill9(t *testing.T) {
 	const records, pageSize = 200_000, 1000
 	kills := pick(3, 20)
-	seed := uint64(time.Now().UnixNano())
-	if v := os.Getenv("O365_CRASH_SEED"); v != "" {
-		seed, _ = strconv.ParseUint(v, 10, 64)
-	}
-	t.Logf("kill moments seeded with %d (O365_CRASH_SEED=%d reproduces them)", seed, seed)
-	rng := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
+	rng := crashRNG(t, 0x9e3779b97f4a7c15)
 	sync := "full" // sql_storage's default; O365_CRASH_SYNC=normal measures the window with fewer fsyncs
 	if v := os.Getenv("O365_CRASH_SYNC"); v != "" {
 		sync = v
@@ -64,16 +59,12 @@ func TestCrashKill9(t *testing.T) {
 	dir := t.TempDir()
 	env := []string{"RELIABILITY_SECRET=" + graphsimtest.Secret}
 
-	thresholds := make([]int, kills)
-	for i := range thresholds {
-		thresholds[i] = records/50 + rng.IntN(records*96/100)
-	}
-	sort.Ints(thresholds)
+	thresholds := killThresholds(rng, kills, records)
 
 	var outputs []string
 	start := time.Now()
 	for run := 0; run <= kills; run++ {
-		cfg := proctest.WriteFile(t, filepath.Join(dir, fmt.Sprintf("config-%d.yaml", run)), crashConfig(dir, sim, tenant, sync, "", sinkPipelineYAML(sink.addr, run, "")))
+		cfg := proctest.WriteFile(t, filepath.Join(dir, fmt.Sprintf("config-%d.yaml", run)), crashConfig(dir, sim, tenant, sync, "", interactiveSignIns, sinkPipelineYAML(sink.addr, run, "")))
 		p := proctest.StartCollector(t, env, "--config", cfg)
 		if run == kills {
 			sink.ledger.waitUnique(t, records, pick(5*time.Minute, 15*time.Minute))
@@ -93,9 +84,7 @@ func TestCrashKill9(t *testing.T) {
 			time.Sleep(5 * time.Millisecond)
 		}
 		time.Sleep(time.Duration(rng.IntN(200)) * time.Millisecond)
-		p.Kill(t)
-		status := p.Cmd.ProcessState.Sys().(syscall.WaitStatus)
-		require.True(t, status.Signaled() && status.Signal() == syscall.SIGKILL, "run %d died of SIGKILL, not %v", run, status)
+		killCollector(t, p, run)
 		outputs = append(outputs, p.Out.String())
 	}
 	took := time.Since(start)
@@ -107,7 +96,7 @@ func TestCrashKill9(t *testing.T) {
 	assert.Equal(t, records, sink.ledger.unique(), "effectively once: deduplicated by o365.record.id, the sink holds exactly the ground truth")
 
 	// Every duplicate is a record of a page in flight at a kill.
-	k := analyseKills(sink.ledger, kills)
+	k := analyseKills(sink.ledger, kills, nil)
 	assert.Zero(t, k.violations, "deliveries repeated that were not the last page acknowledged before a kill: %v", k.examples)
 	assert.LessOrEqual(t, res.duplicated, kills*pageSize, "duplicates <= kills × page_size")
 	assert.Equal(t, res.duplicated, k.duplicates)
@@ -141,9 +130,23 @@ func TestCrashKill9(t *testing.T) {
 			kills, k.killsWithDuplicates, pageSize, took.Round(time.Second))})
 }
 
+// collect is what a crash scenario's o365 receiver reads: receiver settings (YAML at the receiver's
+// level) and the tenant's datasets (YAML under `datasets:`, one dataset a line).
+type collect struct{ settings, datasets string }
+
+// interactiveSignIns is the crash scenarios' usual load: interactive sign-ins only.
+var interactiveSignIns = collect{datasets: "signins: { kinds: [interactive] }"}
+
 // crashConfig is the configuration of a crash scenario: sql_storage (SQLite, synchronous sync) and more
-// extensions, the o365 receiver backfilling the simulator's tenant, then the rest (the pipeline).
-func crashConfig(dir string, sim *graphsimtest.Sim, tenant, sync, extensions, rest string) string {
+// extensions, the o365 receiver backfilling what c says from the simulator's tenant, then the rest (the
+// pipeline). No family's request budget binds: these scenarios are about crashes, not budgets.
+func crashConfig(dir string, sim *graphsimtest.Sim, tenant, sync, extensions string, c collect, rest string) string {
+	indent := func(yaml, prefix string) string {
+		if yaml == "" {
+			return ""
+		}
+		return prefix + strings.ReplaceAll(strings.TrimSpace(yaml), "\n", "\n"+prefix) + "\n"
+	}
 	return fmt.Sprintf(`
 extensions:
   sql_storage:
@@ -157,8 +160,12 @@ extensions:
     initial_lookback: 25h
     graph_endpoint: %[2]s
     authority_host: %[2]s/
-    rate_limits:
+%[9]s    rate_limits:
       reports: { tenant_requests: 10000, app_requests: 10000, window: 1s }
+      identity_protection: { tenant_requests: 10000, window: 1s }
+      security: { tenant_requests: 10000, window: 1s }
+      directory: { tenant_requests: 10000, window: 1s }
+      intune: { tenant_requests: 10000, window: 1s }
     http:
       tls:
         ca_file: %[3]s
@@ -168,8 +175,8 @@ extensions:
         client_id: %[5]s
         client_secret: ${env:RELIABILITY_SECRET}
         datasets:
-          signins: { kinds: [interactive] }
-%[6]s`, dir, sim.URL(), sim.CAFile, tenant, graphsimtest.ClientID, rest, sync, extensions)
+%[10]s%[6]s`, dir, sim.URL(), sim.CAFile, tenant, graphsimtest.ClientID, rest, sync, extensions,
+		indent(c.settings, "    "), indent(c.datasets, "          "))
 }
 
 // killAnalysis attributes every repeated delivery to a kill.
@@ -182,13 +189,23 @@ type killAnalysis struct {
 }
 
 // analyseKills checks that each delivery of a key but its last is in the last batch its epoch (a killed
-// run) delivered, in distinct epochs: the page in flight at the kill, and only that page.
-func analyseKills(l *ledger, kills int) killAnalysis {
+// run) delivered of the key's stream, in distinct epochs: the page in flight at the kill, and only that
+// page. streamOf names a key's stream (each has its own page in flight); nil: all keys are one stream.
+func analyseKills(l *ledger, kills int, streamOf func(key string) string) killAnalysis {
+	if streamOf == nil {
+		streamOf = func(string) string { return "" }
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	lastOf := map[int]int{} // epoch → index of its last batch
+	type last struct {
+		epoch  int
+		stream string
+	}
+	lastOf := map[last]int{} // epoch and stream → index of its last batch
 	for i, b := range l.batches {
-		lastOf[b.epoch] = i
+		for _, k := range b.keys {
+			lastOf[last{b.epoch, streamOf(k)}] = i
+		}
 	}
 	type delivery struct{ epoch, batch int }
 	seen := map[string][]delivery{}
@@ -202,7 +219,7 @@ func analyseKills(l *ledger, kills int) killAnalysis {
 		for i := 0; i < len(ds)-1; i++ {
 			a.duplicates++
 			d := ds[i]
-			ok := d.epoch >= 0 && d.epoch < kills && lastOf[d.epoch] == d.batch && ds[i+1].epoch > d.epoch
+			ok := d.epoch >= 0 && d.epoch < kills && lastOf[last{d.epoch, streamOf(k)}] == d.batch && ds[i+1].epoch > d.epoch
 			if !ok {
 				a.violations++
 				if len(a.examples) < 5 {
@@ -239,4 +256,35 @@ func logLines(output, msg string) []map[string]any {
 		}
 	}
 	return out
+}
+
+// crashRNG draws a crash scenario's kill moments: seeded from the clock, or from O365_CRASH_SEED to
+// reproduce a run's; stream tells the scenarios' sequences apart.
+func crashRNG(t testing.TB, stream uint64) *rand.Rand {
+	t.Helper()
+	seed := uint64(time.Now().UnixNano())
+	if v := os.Getenv("O365_CRASH_SEED"); v != "" {
+		seed, _ = strconv.ParseUint(v, 10, 64)
+	}
+	t.Logf("kill moments seeded with %d (O365_CRASH_SEED=%d reproduces them)", seed, seed)
+	return rand.New(rand.NewPCG(seed, stream))
+}
+
+// killThresholds are the progress (records delivered) at which the kills come, ascending: uniform in
+// 2–98 % of records.
+func killThresholds(rng *rand.Rand, kills, records int) []int {
+	thresholds := make([]int, kills)
+	for i := range thresholds {
+		thresholds[i] = records/50 + rng.IntN(records*96/100)
+	}
+	sort.Ints(thresholds)
+	return thresholds
+}
+
+// killCollector kills run's collector with SIGKILL and checks that it died of it.
+func killCollector(t testing.TB, p *proctest.Proc, run int) {
+	t.Helper()
+	p.Kill(t)
+	status := p.Cmd.ProcessState.Sys().(syscall.WaitStatus)
+	require.True(t, status.Signaled() && status.Signal() == syscall.SIGKILL, "run %d died of SIGKILL, not %v", run, status)
 }

@@ -5,14 +5,9 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"os"
 	"path/filepath"
-	"sort"
-	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
@@ -40,12 +35,7 @@ import (
 func TestCrashKill9IntoEventStore(t *testing.T) {
 	records := pick(60_000, 300_000)
 	kills := pick(3, 10)
-	seed := uint64(time.Now().UnixNano())
-	if v := os.Getenv("O365_CRASH_SEED"); v != "" {
-		seed, _ = strconv.ParseUint(v, 10, 64)
-	}
-	t.Logf("kill moments seeded with %d (O365_CRASH_SEED=%d reproduces them)", seed, seed)
-	rng := rand.New(rand.NewPCG(seed, 0x85ebca6b))
+	rng := crashRNG(t, 0x85ebca6b)
 
 	tenant := graphsimtest.TenantID(1)
 	sim := graphsimtest.Start(t, graphsim.Config{Seed: 97, Tenants: []graphsim.Tenant{
@@ -71,11 +61,7 @@ func TestCrashKill9IntoEventStore(t *testing.T) {
 		return n
 	}
 
-	thresholds := make([]int, kills)
-	for i := range thresholds {
-		thresholds[i] = records/50 + rng.IntN(records*96/100)
-	}
-	sort.Ints(thresholds)
+	thresholds := killThresholds(rng, kills, records)
 	start := time.Now()
 	var queried []string
 	for run := 0; run <= kills; run++ {
@@ -107,9 +93,7 @@ func TestCrashKill9IntoEventStore(t *testing.T) {
 		if run%2 == 1 {
 			time.Sleep(time.Duration(rng.IntN(200)) * time.Millisecond)
 		}
-		p.Kill(t)
-		status := p.Cmd.ProcessState.Sys().(syscall.WaitStatus)
-		require.True(t, status.Signaled() && status.Signal() == syscall.SIGKILL, "run %d died of SIGKILL, not %v", run, status)
+		killCollector(t, p, run)
 	}
 	took := time.Since(start)
 
@@ -207,7 +191,7 @@ func pageAll(t *testing.T, base, token string) []string {
 func eventsCrashConfig(dir string, sim *graphsimtest.Sim, tenant string, port int) string {
 	return crashConfig(dir, sim, tenant, "full", `  bearertokenauth/events:
     token: ${env:EVENTS_TOKEN}
-`, fmt.Sprintf(`processors:
+`, interactiveSignIns, fmt.Sprintf(`processors:
   o365_mapping:
     correlation: { enabled: false }
 exporters:

@@ -159,6 +159,7 @@ type otlpSink struct {
 	plogotlp.UnimplementedGRPCServer
 	addr     string
 	ledger   *ledger
+	keys     func(plog.Logs) []string // a request's ledger keys
 	refusing atomic.Bool
 	refused  atomic.Int64
 	accepted atomic.Int64 // requests accepted
@@ -196,7 +197,13 @@ service:
 
 func startOTLPSink(t testing.TB) *otlpSink {
 	t.Helper()
-	s := &otlpSink{ledger: newLedger()}
+	return startOTLPSinkKeyed(t, keysOf)
+}
+
+// startOTLPSinkKeyed is startOTLPSink recording the keys that keys finds in each request.
+func startOTLPSinkKeyed(t testing.TB, keys func(plog.Logs) []string) *otlpSink {
+	t.Helper()
+	s := &otlpSink{ledger: newLedger(), keys: keys}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	s.addr = ln.Addr().String()
@@ -218,7 +225,7 @@ func (s *otlpSink) Export(ctx context.Context, req plogotlp.ExportRequest) (plog
 			_, _ = fmt.Sscanf(v[0], "%d", &epoch)
 		}
 	}
-	s.ledger.add(epoch, keysOf(req.Logs()))
+	s.ledger.add(epoch, s.keys(req.Logs()))
 	s.accepted.Add(1)
 	return plogotlp.NewExportResponse(), nil
 }
