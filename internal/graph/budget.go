@@ -200,6 +200,28 @@ func (b *Budget) tryAcquireAt(keys []string) (time.Time, time.Duration) {
 	return now, 0
 }
 
+// Sent moves a request admitted at admitted to the instant it was written to the connection, in every
+// window of keys: the time between the two (connection set-up, TLS, a busy scheduler) is jitter that
+// would otherwise bring requests closer together at Graph than the windows counted them. Every send
+// time a window holds is no later than now, so the moved one goes last and the order stays.
+func (b *Budget) Sent(admitted time.Time, keys ...string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := b.now()
+	for _, k := range keys {
+		w := b.windows[k]
+		if w == nil {
+			continue
+		}
+		for i := len(w.sent) - 1; i >= 0; i-- {
+			if w.sent[i].Equal(admitted) {
+				w.sent = append(append(w.sent[:i:i], w.sent[i+1:]...), now)
+				break
+			}
+		}
+	}
+}
+
 type admittedKey struct{}
 
 // AdmittedAt is the instant the client's request budget admitted the Graph request whose http.Request

@@ -114,3 +114,26 @@ func TestBudgetServesWaitersInOrder(t *testing.T) {
 	wg.Wait()
 	require.Equal(t, []int{0, 1, 2, 3, 4}, order)
 }
+
+// A request counts from when it was written to the connection: the delay after its admission (a TLS
+// handshake, a busy scheduler) must not bring the next request closer to it at Graph than the window.
+func TestBudgetCountsARequestFromItsSend(t *testing.T) {
+	clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
+	b := NewBudget(0)
+	b.now = clock.Now
+	b.Define("tenant", Window{Requests: 2, Per: time.Second})
+	first, wait := b.tryAcquireAt([]string{"tenant"})
+	require.Zero(t, wait)
+	clock.Advance(100 * time.Millisecond)
+	second, wait := b.tryAcquireAt([]string{"tenant"})
+	require.Zero(t, wait)
+	clock.Advance(300 * time.Millisecond) // the first request is written 400 ms after its admission
+	b.Sent(first, "tenant")
+	b.Sent(first, "tenant") // a second write of it (a redirect) moves nothing more
+	clock.Advance(200 * time.Millisecond)
+	b.Sent(second, "tenant")
+	// At admission + 1 s the first would have left the window; written at +400 ms, it leaves at +1.4 s.
+	clock.Advance(400 * time.Millisecond)
+	_, wait = b.tryAcquireAt([]string{"tenant"})
+	require.Equal(t, 400*time.Millisecond, wait)
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"sync"
 	"time"
 
@@ -179,7 +180,10 @@ func (c *Client) attempt(ctx context.Context, req Request, decode func([]byte) e
 	if err != nil {
 		return err
 	}
-	hreq, err := http.NewRequestWithContext(context.WithValue(ctx, admittedKey{}, admitted), http.MethodGet, req.URL, http.NoBody)
+	// The windows count the request from when it is written, not from its admission.
+	sent := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { c.set.Budget.Sent(admitted, req.BudgetKeys...) }}
+	hctx := httptrace.WithClientTrace(context.WithValue(ctx, admittedKey{}, admitted), sent)
+	hreq, err := http.NewRequestWithContext(hctx, http.MethodGet, req.URL, http.NoBody)
 	if err != nil {
 		return &Error{Kind: KindBadRequest, ClientReqID: clientRequestID, Err: err}
 	}
