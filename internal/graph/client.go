@@ -72,6 +72,11 @@ type Request struct {
 	// Info, when set, receives the status and ids of the response whose body decode accepted, so that a
 	// problem found in the page later (a paging loop) can be reported with them.
 	Info *ResponseInfo
+	// Method is GET when empty; the Management Activity API starts a subscription with a bodiless POST.
+	Method string
+	// Header, when set, receives the headers of the response whose body decode accepted (the
+	// Management Activity API pages with a NextPageUri header, not in the body).
+	Header *http.Header
 }
 
 // ResponseInfo identifies one Graph response, for logs and errors.
@@ -102,7 +107,7 @@ func NewClient(set ClientSettings) (*Client, error) {
 // it returns (a sign-in page is megabytes; allocating it per request dominated the client's garbage).
 var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
-// Get fetches req.URL and hands a 200 body to decode, retrying what is worth retrying: throttling after
+// Get sends req (a GET unless req.Method says otherwise) and hands a 200 body to decode, retrying what is worth retrying: throttling after
 // Retry-After (or backoff when Graph sends none), 5xx, dropped connections and bodies decode rejects
 // (truncated or invalid JSON), with exponential backoff and jitter until Retry.MaxElapsedTime. decode
 // must start from scratch on every call and must not keep body. A URL outside the Graph endpoint's
@@ -183,7 +188,11 @@ func (c *Client) attempt(ctx context.Context, req Request, decode func([]byte) e
 	// The windows count the request from when it is written, not from its admission.
 	sent := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { c.set.Budget.Sent(admitted, req.BudgetKeys...) }}
 	hctx := httptrace.WithClientTrace(context.WithValue(ctx, admittedKey{}, admitted), sent)
-	hreq, err := http.NewRequestWithContext(hctx, http.MethodGet, req.URL, http.NoBody)
+	method := req.Method
+	if method == "" {
+		method = http.MethodGet
+	}
+	hreq, err := http.NewRequestWithContext(hctx, method, req.URL, http.NoBody)
 	if err != nil {
 		return &Error{Kind: KindBadRequest, ClientReqID: clientRequestID, Err: err}
 	}
@@ -240,6 +249,9 @@ func (c *Client) attempt(ctx context.Context, req Request, decode func([]byte) e
 	}
 	if req.Info != nil {
 		*req.Info = ResponseInfo{Status: resp.StatusCode, RequestID: requestID, ClientRequestID: clientRequestID}
+	}
+	if req.Header != nil {
+		*req.Header = resp.Header.Clone()
 	}
 	return nil
 }

@@ -15,15 +15,25 @@ type Cloud struct {
 	// GraphResource is the identifier of Graph in the cloud's Entra ID, the audience of its tokens. It
 	// stays the same whatever URL reaches Graph (a proxy, a private endpoint, a simulator).
 	GraphResource string
+	// ManagementEndpoint is the Office 365 Management Activity API's host for the cloud, and
+	// ManagementResource the audience of its tokens (learn.microsoft.com/office/office-365-management-api/
+	// office-365-management-activity-api-reference, "Activity API operations"). GCC tenants live in the
+	// public cloud's Entra ID but use manage-gcc.office.com: `management_endpoint` selects it. Microsoft
+	// documents no host for China (MicrosoftDocs/office-365-management-api#249): none is assumed.
+	ManagementEndpoint string
+	ManagementResource string
 }
 
 // Clouds are the national clouds Graph is deployed in (GRAPH.md "Authentication";
 // learn.microsoft.com/graph/deployments: a scope naming Graph must use the cloud's Graph domain).
 var Clouds = map[string]Cloud{
-	"public":   {AuthorityHost: "https://login.microsoftonline.com/", GraphEndpoint: "https://graph.microsoft.com", GraphResource: "https://graph.microsoft.com"},
-	"usgov":    {AuthorityHost: "https://login.microsoftonline.us/", GraphEndpoint: "https://graph.microsoft.us", GraphResource: "https://graph.microsoft.us"},
-	"usgovdod": {AuthorityHost: "https://login.microsoftonline.us/", GraphEndpoint: "https://dod-graph.microsoft.us", GraphResource: "https://dod-graph.microsoft.us"},
-	"china":    {AuthorityHost: "https://login.chinacloudapi.cn/", GraphEndpoint: "https://microsoftgraph.chinacloudapi.cn", GraphResource: "https://microsoftgraph.chinacloudapi.cn"},
+	"public": {AuthorityHost: "https://login.microsoftonline.com/", GraphEndpoint: "https://graph.microsoft.com", GraphResource: "https://graph.microsoft.com",
+		ManagementEndpoint: "https://manage.office.com", ManagementResource: "https://manage.office.com"},
+	"usgov": {AuthorityHost: "https://login.microsoftonline.us/", GraphEndpoint: "https://graph.microsoft.us", GraphResource: "https://graph.microsoft.us",
+		ManagementEndpoint: "https://manage.office365.us", ManagementResource: "https://manage.office365.us"},
+	"usgovdod": {AuthorityHost: "https://login.microsoftonline.us/", GraphEndpoint: "https://dod-graph.microsoft.us", GraphResource: "https://dod-graph.microsoft.us",
+		ManagementEndpoint: "https://manage.protection.apps.mil", ManagementResource: "https://manage.protection.apps.mil"},
+	"china": {AuthorityHost: "https://login.chinacloudapi.cn/", GraphEndpoint: "https://microsoftgraph.chinacloudapi.cn", GraphResource: "https://microsoftgraph.chinacloudapi.cn"},
 }
 
 // Scope is the client-credentials scope for a resource: its identifier plus "/.default".
