@@ -53,6 +53,9 @@ type Server struct {
 	foreign      *foreignHost
 	foreignLinks atomic.Bool
 	emptyPages   atomic.Int64 // empty_next pages served, numbering their nextLinks
+	// feed is the Management Activity API's state (management.go), made on first use.
+	feed     *activityFeeds
+	feedOnce sync.Once
 
 	stats struct {
 		graphRequests, tokenRequests, tokensIssued, throttled, violations, faults atomic.Int64
@@ -161,6 +164,10 @@ func Start(cfg Config) (*Server, error) {
 	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/token", s.handleToken)
 	mux.HandleFunc("GET /msi/token", s.handleManagedIdentity)
 	mux.HandleFunc("GET /{version}/{path...}", s.handleGraph)
+	mux.HandleFunc("POST /api/v1.0/{tenant}/activity/feed/subscriptions/start", s.handleActivity("start"))
+	mux.HandleFunc("GET /api/v1.0/{tenant}/activity/feed/subscriptions/list", s.handleActivity("list"))
+	mux.HandleFunc("GET /api/v1.0/{tenant}/activity/feed/subscriptions/content", s.handleActivity("content"))
+	mux.HandleFunc("GET /api/v1.0/{tenant}/activity/feed/audit/{id}", s.handleActivity("audit"))
 	s.http = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -721,6 +728,11 @@ func (s *Server) damagePage(f Fault, r *http.Request, body []byte, n int) ([]byt
 }
 
 func (s *Server) authenticate(r *http.Request, now time.Time) (*accessClaims, error) {
+	return s.authenticateFor(r, now, s.isGraphResource)
+}
+
+// authenticateFor verifies the request's access token, which must be for a resource audience accepts.
+func (s *Server) authenticateFor(r *http.Request, now time.Time, audience func(string) bool) (*accessClaims, error) {
 	raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || raw == "" {
 		return nil, errors.New("Access token is empty.") //nolint:staticcheck // Graph's own message
@@ -729,7 +741,7 @@ func (s *Server) authenticate(r *http.Request, now time.Time) (*accessClaims, er
 	if err != nil {
 		return nil, err
 	}
-	if !s.isGraphResource(claims.Audience) {
+	if !audience(claims.Audience) {
 		return nil, errors.New("Access token validation failure. Invalid audience.") //nolint:staticcheck // Graph's own message
 	}
 	if s.tenants[claims.TenantID] == nil {

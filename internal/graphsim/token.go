@@ -191,12 +191,12 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, aadError("invalid_scope", 1002012, "The provided value for scope "+scope+" is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI)."))
 		return
 	}
-	if !s.isGraphResource(resource) {
+	if !s.isGraphResource(resource) && !s.isManagementResource(resource) {
 		e := unknownResource(resource, tenant)
 		writeJSON(w, e.status, aadError(e.code, e.aadsts, e.message))
 		return
 	}
-	tok, err := s.tokens.issue(tenant.cfg.ID, clientID, resource, s.appRoles(tenant.cfg.ID, clientID, app.Roles), s.tokenGeneration(tenant.cfg.ID), now)
+	tok, err := s.tokens.issue(tenant.cfg.ID, clientID, resource, s.rolesFor(resource, s.appRoles(tenant.cfg.ID, clientID, app.Roles)), s.tokenGeneration(tenant.cfg.ID), now)
 	if err != nil {
 		writeJSON(w, http.StatusInternalServerError, aadError("server_error", 0, err.Error()))
 		return

@@ -29,6 +29,8 @@ var AllRoles = []string{
 	"AuditLog.Read.All", "Directory.Read.All", "RoleManagement.Read.Directory", "Policy.Read.All",
 	"SecurityAlert.Read.All", "IdentityRiskEvent.Read.All", "RoleEligibilitySchedule.Read.Directory",
 	"SecurityIncident.Read.All", "DeviceManagementApps.Read.All", "IdentityRiskyUser.Read.All",
+	// The Management Activity API's (its tokens carry only these).
+	"ActivityFeed.Read", "ActivityFeed.ReadDlp",
 }
 
 // Scope is the token scope of the public cloud's Graph, the one a default simulator knows.
