@@ -84,7 +84,7 @@ func TestQueryBadRequests(t *testing.T) {
 	for path, want := range map[string]string{
 		"/events/raw":                              "`tenant_id` is required",
 		"/events/raw?tenant_id=":                   "`tenant_id` is required",
-		"/events/raw?tenant_id=c&dataset=nope":     "`dataset` must be one of conditional_access_policies, directory_audits, incident_candidates, intune_audit_events, mfa_coverage, risk_detections, risky_users, role_assignments, security_alerts, security_incidents, signins, got \"nope\"",
+		"/events/raw?tenant_id=c&dataset=nope":     "`dataset` must be one of audit_azure_ad, audit_exchange, audit_general, audit_sharepoint, conditional_access_policies, directory_audits, dlp, incident_candidates, intune_audit_events, mfa_coverage, risk_detections, risky_users, role_assignments, security_alerts, security_incidents, signins, got \"nope\"",
 		"/events/raw?tenant_id=c&since=yesterday":  "`since` must be an RFC 3339 time such as 2026-05-04T10:00:00Z, got \"yesterday\"",
 		"/events/raw?tenant_id=c&until=2026-05-04": "`until` must be an RFC 3339 time",
 		"/events/raw?tenant_id=c&since=2026-05-04T10:00:00Z&until=2026-05-04T09:00:00Z": "`until` must be after `since`",

@@ -306,6 +306,10 @@ func assessDataset(in assessInput, ds o365status.Dataset, tokenObtained bool, ro
 			d.Warnings = append(d.Warnings, fmt.Sprintf("%s: a record arrived %s late (at %s), within %.0f%% of `lookback` (%s): a record a little later would be missed; raise the dataset's `lookback`",
 				sr.Name, roundDuration(s.MaxLateness), fmtTime(s.MaxLatenessAt), 100*(1-o365status.LatenessWarnShare), s.Lookback))
 		}
+		if s.Gaps > 0 {
+			d.Warnings = append(d.Warnings, fmt.Sprintf("%s: %s not collected (the content expired first); the latest at %s: %s",
+				sr.Name, plural(s.Gaps, "gap"), fmtTime(s.LastGapAt), s.LastGap))
+		}
 		blocking, text := streamIssue(in.tenant.Name, ds, s, sr)
 		switch {
 		case text == "":

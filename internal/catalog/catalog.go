@@ -22,11 +22,18 @@ const (
 	EventStream Kind = iota
 	// Snapshot: fetched whole; emitted as a snapshot plus added / modified / removed change records.
 	Snapshot
+	// ActivityFeed: an Office 365 Management Activity API content type — content blobs listed by the time
+	// they became available ([position − lookback, now] in windows of at most 24 h), each fetched and
+	// its audit records emitted; dedup by blob and record id, commit after consume.
+	ActivityFeed
 )
 
 func (k Kind) String() string {
-	if k == Snapshot {
+	switch k {
+	case Snapshot:
 		return "snapshot"
+	case ActivityFeed:
+		return "activity_feed"
 	}
 	return "event_stream"
 }
@@ -38,6 +45,8 @@ const (
 	FamilySecurity           = "security"
 	FamilyDirectory          = "directory"
 	FamilyIntune             = "intune"
+	// FamilyManagement is the Office 365 Management Activity API, a service apart from Graph.
+	FamilyManagement = "management_activity"
 )
 
 // Limit is a family's documented request budget: TenantRequests per Window per app in one tenant, and
@@ -60,6 +69,9 @@ var Limits = map[string]Limit{
 	// Graph lists Intune's limits per Intune service; the smallest we found quoted (devices: 2,000
 	// requests per 20 s per app per tenant) is far above this, which an audit poll never nears.
 	FamilyIntune: {TenantRequests: 100, Window: 20 * time.Second},
+	// The Management Activity API's baseline: 2,000 requests per minute per tenant (its reference, "API
+	// throttling": the quota moved from the publisher to the tenant; E5 tenants get about twice as much).
+	FamilyManagement: {TenantRequests: 2000, Window: time.Minute},
 }
 
 // Dataset describes one kind of Graph data.
@@ -102,6 +114,9 @@ type Dataset struct {
 	Latency    string
 	// UnavailableIn lists clouds that do not offer the dataset.
 	UnavailableIn []string
+
+	// ContentType is the Management Activity API content type of an ActivityFeed dataset.
+	ContentType string
 }
 
 // Source is one Graph collection of a dataset.
@@ -220,8 +235,41 @@ var (
 	}
 )
 
+// ActivityFeedSource is where every ActivityFeed dataset is read: {management endpoint}/api/v1.0/{tenant
+// id}/activity/feed, the content type selecting the feed.
+var ActivityFeedSource = Source{APIVersion: "api/v1.0", Path: "/activity/feed"}
+
+// activityFeed describes one Management Activity API content type. Blobs are listed by when they became
+// available (contentCreated), and Microsoft documents no bound on how long after that a blob is listed,
+// only that the first blobs of a new subscription take up to 12 h and that records within and across
+// blobs are out of order (the API reference, "Working with the Office 365 Management Activity API").
+// The lookback is 24 h: twice that one documented figure, and the longest window one list request may
+// cover (AF20030), so re-listing it costs one request per poll (plus NextPageUri pages); blobs already
+// collected are skipped by their contentId without being fetched again. Content stays 7 days.
+func activityFeed(name, event, contentType string, defaultEnabled bool, permission string) *Dataset {
+	return &Dataset{
+		Name: name, Kind: ActivityFeed, EventName: event, Family: FamilyManagement, ContentType: contentType,
+		Sources:   []Source{ActivityFeedSource},
+		TimeField: "contentCreated", EventTimeField: "CreationTime", Retention: 7 * day, DefaultEnabled: defaultEnabled,
+		Lookback:   24 * time.Hour,
+		Permission: permission, Licence: "unified audit logging turned on (any Microsoft 365 plan)",
+		Latency: "not guaranteed; first blobs up to 12 h after the subscription starts",
+	}
+}
+
+// Management Activity API datasets: off by default (each needs the Management API's own permission and
+// a subscription, which the receiver starts). DLP records carry the sensitive data matched: off unless
+// enabled, with its own permission.
+var (
+	AuditAzureAD    = activityFeed(o365attr.DatasetAuditAzureAD, o365attr.EventAuditAzureAD, "Audit.AzureActiveDirectory", false, "ActivityFeed.Read")
+	AuditExchange   = activityFeed(o365attr.DatasetAuditExchange, o365attr.EventAuditExchange, "Audit.Exchange", false, "ActivityFeed.Read")
+	AuditSharePoint = activityFeed(o365attr.DatasetAuditSharePoint, o365attr.EventAuditSharePoint, "Audit.SharePoint", false, "ActivityFeed.Read")
+	AuditGeneral    = activityFeed(o365attr.DatasetAuditGeneral, o365attr.EventAuditGeneral, "Audit.General", false, "ActivityFeed.Read")
+	DLP             = activityFeed(o365attr.DatasetDLP, o365attr.EventDLP, "DLP.All", false, "ActivityFeed.ReadDlp")
+)
+
 var all = []*Dataset{SignIns, DirectoryAudits, SecurityAlerts, RiskDetections, RoleAssignments, ConditionalAccessPolicies, MFACoverage,
-	SecurityIncidents, IntuneAuditEvents, RiskyUsers}
+	SecurityIncidents, IntuneAuditEvents, RiskyUsers, AuditAzureAD, AuditExchange, AuditSharePoint, AuditGeneral, DLP}
 
 // All lists every dataset, in catalog order (the order of Index).
 func All() []*Dataset { return all }

@@ -235,6 +235,15 @@ func (s *Server) handleActivity(op string) http.HandlerFunc {
 	}
 }
 
+// activityBase is the base of the links listings write: the simulator's URL, or in ForeignNextLinks
+// mode the foreign host's (a NextPageUri or contentUri a client must not send its token to).
+func (s *Server) activityBase() string {
+	if s.foreignLinks.Load() {
+		return s.ForeignURL()
+	}
+	return s.url
+}
+
 // activityTimeLayouts are the forms startTime and endTime accept.
 var activityTimeLayouts = []string{"2006-01-02T15:04:05", "2006-01-02T15:04", "2006-01-02"}
 
@@ -295,14 +304,14 @@ func (s *Server) listContent(w http.ResponseWriter, r *http.Request, feeds *acti
 		next.Set("startTime", q.Get("startTime"))
 		next.Set("endTime", q.Get("endTime"))
 		next.Set("nextPage", strconv.Itoa(skip+len(page)))
-		w.Header().Set("NextPageUri", s.url+"/api/v1.0/"+tenantID+"/activity/feed/subscriptions/content?"+next.Encode())
+		w.Header().Set("NextPageUri", s.activityBase()+"/api/v1.0/"+tenantID+"/activity/feed/subscriptions/content?"+next.Encode())
 	}
 	out := make([]map[string]any, 0, len(page))
 	for _, b := range page {
 		out = append(out, map[string]any{
 			"contentType":       b.ContentType,
 			"contentId":         b.id,
-			"contentUri":        s.url + "/api/v1.0/" + tenantID + "/activity/feed/audit/" + b.id,
+			"contentUri":        s.activityBase() + "/api/v1.0/" + tenantID + "/activity/feed/audit/" + b.id,
 			"contentCreated":    b.Created.UTC().Format("2006-01-02T15:04:05.000Z"),
 			"contentExpiration": b.Expiration.UTC().Format("2006-01-02T15:04:05.000Z"),
 		})

@@ -25,6 +25,12 @@ const (
 	DatasetSecurityIncidents         = "security_incidents"
 	DatasetIntuneAuditEvents         = "intune_audit_events"
 	DatasetRiskyUsers                = "risky_users"
+	// Office 365 Management Activity API content types.
+	DatasetAuditAzureAD    = "audit_azure_ad"
+	DatasetAuditExchange   = "audit_exchange"
+	DatasetAuditSharePoint = "audit_sharepoint"
+	DatasetAuditGeneral    = "audit_general"
+	DatasetDLP             = "dlp"
 	// DatasetIncidentCandidates is the dataset of the processor's own IncidentCandidate records.
 	DatasetIncidentCandidates = "incident_candidates"
 )
@@ -42,6 +48,11 @@ const (
 	EventSecurityIncident        = "o365.security_incident"
 	EventIntuneAudit             = "o365.intune_audit"
 	EventRiskyUser               = "o365.risky_user"
+	EventAuditAzureAD            = "o365.audit_azure_ad"
+	EventAuditExchange           = "o365.audit_exchange"
+	EventAuditSharePoint         = "o365.audit_sharepoint"
+	EventAuditGeneral            = "o365.audit_general"
+	EventDLP                     = "o365.dlp"
 	EventIncidentCandidate       = "o365.incident_candidate"
 )
 
@@ -79,6 +90,12 @@ const (
 	// Result is "success" or "failure" (sign-ins, directory audits).
 	Result       = "o365.result"
 	ResultReason = "o365.result.reason"
+	// Workload is the Microsoft 365 service of a unified audit record (Exchange, SharePoint, …).
+	Workload = "o365.workload"
+	// An inbox rule (New-InboxRule, Set-InboxRule) that forwards or redirects mail to another domain
+	// than the user's and the organisation's: the domains, and true.
+	MailboxRuleExternalDomains  = "o365.mailbox_rule.external_domains"
+	MailboxRuleForwardsExternal = "o365.mailbox_rule.forwards_external"
 
 	UserName     = "user.name"      // user principal name (semconv)
 	UserID       = "user.id"        // Entra object id (semconv)
@@ -313,6 +330,8 @@ const (
 	LogTypeSecurityIncident        = "security_incident"
 	LogTypeIntuneAudit             = "intune_audit"
 	LogTypeRiskyUser               = "risky_user"
+	LogTypeUnifiedAudit            = "unified_audit_log"
+	LogTypeDLP                     = "dlp_event"
 	LogTypeIncidentCandidate       = "incident_candidate"
 )
 

@@ -86,6 +86,11 @@ type StreamStatus struct {
 	// the stream, older than the position it arrived behind), and MaxLatenessAt when it was seen.
 	MaxLateness   time.Duration
 	MaxLatenessAt time.Time
+	// Gaps counts what the stream could not collect and skipped since the receiver started (the
+	// Management Activity API's content that expired first); LastGap describes the latest, at LastGapAt.
+	Gaps      int
+	LastGap   string
+	LastGapAt time.Time
 }
 
 // LatenessWarnShare: a lateness within this share of the lookback is warned about (log, readiness):

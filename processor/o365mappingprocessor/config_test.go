@@ -103,7 +103,7 @@ func TestEmbeddedFilesAreValid(t *testing.T) {
 		names = append(names, r.Name)
 	}
 	assert.Equal(t, []string{"brute_force", "password_spray", "privileged_role_without_mfa",
-		"conditional_access_policy_disabled", "impossible_travel", "security_incident_severity_high"}, names)
+		"conditional_access_policy_disabled", "impossible_travel", "security_incident_severity_high", "mailbox_forwarding_external"}, names)
 }
 
 func TestCustomFiles(t *testing.T) {

@@ -58,15 +58,20 @@ func receiverLogs(tb testing.TB, dataset string, page []byte) plog.Logs {
 		body := lr.Body().Map()
 		lr.SetEventName(sh.EventName)
 		lr.SetObservedTimestamp(pcommon.NewTimestampFromTime(observedAt))
-		if sh.TimeField != "" {
-			if v, ok := body.Get(sh.TimeField); ok {
-				if t, err := time.Parse(time.RFC3339Nano, v.AsString()); err == nil {
-					lr.SetTimestamp(pcommon.NewTimestampFromTime(t))
+		for _, field := range []string{sh.TimeField, sh.EventTimeField} { // audit records: CreationTime, UTC without a zone
+			if v, ok := body.Get(field); ok && field != "" && lr.Timestamp() == 0 {
+				for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05"} {
+					if t, err := time.ParseInLocation(layout, v.AsString(), time.UTC); err == nil {
+						lr.SetTimestamp(pcommon.NewTimestampFromTime(t))
+						break
+					}
 				}
 			}
 		}
 		id := ""
 		if v, ok := body.Get("id"); ok {
+			id = v.AsString()
+		} else if v, ok := body.Get("Id"); ok { // unified audit records
 			id = v.AsString()
 		}
 		lr.Attributes().PutStr(a.RecordID, id)

@@ -68,6 +68,11 @@ var processorFacts = map[*catalog.Dataset]struct {
 	catalog.SecurityIncidents:         {a.LogTypeSecurityIncident, normalizeSecurityIncident},
 	catalog.IntuneAuditEvents:         {a.LogTypeIntuneAudit, normalizeIntuneAudit},
 	catalog.RiskyUsers:                {a.LogTypeRiskyUser, normalizeRiskyUser},
+	catalog.AuditAzureAD:              {a.LogTypeUnifiedAudit, normalizeUnifiedAudit},
+	catalog.AuditExchange:             {a.LogTypeUnifiedAudit, normalizeUnifiedAudit},
+	catalog.AuditSharePoint:           {a.LogTypeUnifiedAudit, normalizeUnifiedAudit},
+	catalog.AuditGeneral:              {a.LogTypeUnifiedAudit, normalizeUnifiedAudit},
+	catalog.DLP:                       {a.LogTypeDLP, normalizeUnifiedAudit},
 }
 
 var (

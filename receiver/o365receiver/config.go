@@ -42,6 +42,11 @@ type Config struct {
 	// default each tenant's `cloud` decides it — not `graph_endpoint`, which may be a proxy or a private
 	// endpoint that Entra ID knows nothing of.
 	GraphResource string `mapstructure:"graph_resource"`
+	// ManagementEndpoint and ManagementResource override the Office 365 Management Activity API's host
+	// and token resource of each tenant's `cloud` (the audit datasets): GCC tenants set both to
+	// https://manage-gcc.office.com; the simulator sets the endpoint. Tokens for it go only to its host.
+	ManagementEndpoint string `mapstructure:"management_endpoint"`
+	ManagementResource string `mapstructure:"management_resource"`
 	// PageSize is the $top of every list request (Graph's maximum for the reports APIs is 1000).
 	PageSize int `mapstructure:"page_size"`
 	// HTTP client settings (TLS, proxy, timeout) used for both Graph and the token endpoint.
@@ -167,12 +172,16 @@ func (cfg *Config) Validate() error {
 	if cfg.HTTP.Endpoint != "" {
 		errs = append(errs, errors.New("`http.endpoint` is not used; set `graph_endpoint` instead"))
 	}
-	for _, u := range []struct{ key, value string }{{"graph_endpoint", cfg.GraphEndpoint}, {"authority_host", cfg.AuthorityHost}} {
+	for _, u := range []struct{ key, value string }{{"graph_endpoint", cfg.GraphEndpoint}, {"authority_host", cfg.AuthorityHost},
+		{"management_endpoint", cfg.ManagementEndpoint}} {
 		if u.value != "" && !strings.HasPrefix(u.value, "https://") {
 			errs = append(errs, fmt.Errorf("`%s` must be an https:// URL, got %q", u.key, u.value))
 		}
 	}
-	if err := validateResource(cfg.GraphResource); err != nil {
+	if err := validateResource("graph_resource", cfg.GraphResource); err != nil {
+		errs = append(errs, err)
+	}
+	if err := validateResource("management_resource", cfg.ManagementResource); err != nil {
 		errs = append(errs, err)
 	}
 	for family, rl := range cfg.RateLimits {
@@ -218,7 +227,7 @@ func (cfg *Config) Validate() error {
 			switch {
 			case dc.Lookback < 0:
 				errs = append(errs, fmt.Errorf("`%s.datasets.%s.lookback` must not be negative", key, ds))
-			case dc.Lookback > 0 && ok && d.Kind != catalog.EventStream:
+			case dc.Lookback > 0 && ok && d.Kind == catalog.Snapshot:
 				errs = append(errs, fmt.Errorf("`%s.datasets.%s.lookback` applies only to event streams; %s is a snapshot", key, ds, ds))
 			}
 			if dc.PollInterval < 0 {
@@ -237,17 +246,18 @@ func (cfg *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// validateResource checks `graph_resource`: empty, or the https URL of a resource (a Graph host).
-func validateResource(v string) error {
+// validateResource checks a resource setting (`graph_resource`, `management_resource`): empty, or the
+// https URL of a resource (a Graph or Management API host).
+func validateResource(key, v string) error {
 	if v == "" {
 		return nil
 	}
 	if strings.HasSuffix(v, "/.default") {
-		return fmt.Errorf("`graph_resource` names the resource, not the scope: drop the trailing /.default from %q", v)
+		return fmt.Errorf("`%s` names the resource, not the scope: drop the trailing /.default from %q", key, v)
 	}
 	u, err := url.Parse(v)
 	if err != nil || u.Scheme != "https" || u.Host == "" || strings.Trim(u.Path, "/") != "" || u.RawQuery != "" || u.Fragment != "" {
-		return fmt.Errorf("`graph_resource` must be the https:// URL of a resource, such as https://graph.microsoft.us; got %q", v)
+		return fmt.Errorf("`%s` must be the https:// URL of a resource, such as https://graph.microsoft.us; got %q", key, v)
 	}
 	return nil
 }
@@ -400,6 +410,23 @@ func (cfg *Config) tokenScope(t *TenantConfig) string {
 		return graph.Scope(cfg.GraphResource)
 	}
 	return graph.Scope(t.cloud().GraphResource)
+}
+
+// management resolves the Management Activity API endpoint and token scope of a tenant: explicit
+// settings win over the tenant's cloud; "" when neither names one (China: none documented).
+func (cfg *Config) management(t *TenantConfig) (endpoint, scope string) {
+	cloud := t.cloud()
+	endpoint, resource := cloud.ManagementEndpoint, cloud.ManagementResource
+	if cfg.ManagementEndpoint != "" {
+		endpoint = cfg.ManagementEndpoint
+	}
+	if cfg.ManagementResource != "" {
+		resource = cfg.ManagementResource
+	}
+	if endpoint == "" || resource == "" {
+		return "", ""
+	}
+	return strings.TrimRight(endpoint, "/"), graph.Scope(resource)
 }
 
 // endpoints resolves the Graph endpoint and authority host of a tenant: explicit settings win over the

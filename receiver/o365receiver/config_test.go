@@ -102,7 +102,7 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"missing_client_id", "`tenants[0].client_id` is required"},
 		{"no_tenants", "`tenants` must list at least one tenant"},
 		{"bad_duration", "'poll_interval' time: invalid duration \"five"},
-		{"unknown_dataset", "`tenants[0].datasets.mailbox_contents` is not a dataset; known datasets: conditional_access_policies, directory_audits, intune_audit_events, mfa_coverage, risk_detections, risky_users, role_assignments, security_alerts, security_incidents, signins"},
+		{"unknown_dataset", "`tenants[0].datasets.mailbox_contents` is not a dataset; known datasets: audit_azure_ad, audit_exchange, audit_general, audit_sharepoint, conditional_access_policies, directory_audits, dlp, intune_audit_events, mfa_coverage, risk_detections, risky_users, role_assignments, security_alerts, security_incidents, signins"},
 		{"unknown_key", "invalid keys: pol_interval"},
 		{"bad_cloud", "`tenants[0].cloud` must be one of public, usgov, usgovdod, china; got \"mars\""},
 		{"duplicate_name", "`tenants[1].name` \"a\" is already used by tenants[0]"},
@@ -114,6 +114,8 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"negative_dataset_lookback", "`tenants[0].datasets.signins.lookback` must not be negative"},
 		{"graph_resource_scope", "`graph_resource` names the resource, not the scope: drop the trailing /.default from \"https://graph.microsoft.us/.default\""},
 		{"graph_resource_http", "`graph_resource` must be the https:// URL of a resource, such as https://graph.microsoft.us; got \"http://graph.microsoft.us\""},
+		{"http_management_endpoint", "`management_endpoint` must be an https:// URL, got \"http://manage.example\""},
+		{"management_resource_scope", "`management_resource` names the resource, not the scope: drop the trailing /.default from \"https://manage-gcc.office.com/.default\""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

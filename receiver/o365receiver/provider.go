@@ -3,6 +3,7 @@ package o365receiver
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 
 	"go.opentelemetry.io/collector/component"
@@ -69,7 +70,19 @@ func (r *o365Receiver) Token(tenant string) o365status.TokenInfo {
 	if c == nil {
 		return o365status.TokenInfo{}
 	}
-	return c.Token()
+	tok := c.Token()
+	// The Management Activity API's token carries its own roles (ActivityFeed.*): readiness checks the
+	// permissions of every dataset against the roles of both tokens. A tenant that collects only audit
+	// datasets never asks for a Graph token: the Management API's describes it.
+	if mc := r.mgmtClients[tenant]; mc != nil {
+		mt := mc.Token()
+		if tok.ObtainedAt.IsZero() && tok.LastError == "" {
+			mt.Roles = append(slices.Clone(tok.Roles), mt.Roles...)
+			return mt
+		}
+		tok.Roles = append(slices.Clone(tok.Roles), mt.Roles...)
+	}
+	return tok
 }
 
 // Probe asks Graph for one record of the dataset's first source, within the tenant's budget.
@@ -79,6 +92,9 @@ func (r *o365Receiver) Probe(ctx context.Context, tenant, dataset string) error 
 		return err
 	}
 	tk := tasks[0]
+	if tk.probe != nil {
+		return tk.probe(ctx)
+	}
 	link := tk.sourceURL()
 	if tk.ds.Kind == catalog.EventStream {
 		link += "?$top=1"

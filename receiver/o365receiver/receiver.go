@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"sort"
 	"strings"
 	"sync"
@@ -41,11 +42,13 @@ type o365Receiver struct {
 	shares  *appShares   // the app-wide budgets, divided between replicas by the tenants they hold
 	tasks   []*task
 	// clients by tenant label, registrars to unregister from at shutdown
-	clients    map[string]*graph.Client
-	registrars []o365status.Registrar
-	health     *healthReporter
-	cancel     context.CancelFunc
-	wg         sync.WaitGroup
+	clients map[string]*graph.Client
+	// mgmtClients are the tenants' Management Activity API clients (audit datasets only).
+	mgmtClients map[string]*graph.Client
+	registrars  []o365status.Registrar
+	health      *healthReporter
+	cancel      context.CancelFunc
+	wg          sync.WaitGroup
 }
 
 func newReceiver(set receiver.Settings, cfg *Config, next consumer.Logs) (*o365Receiver, error) {
@@ -86,6 +89,7 @@ func (r *o365Receiver) Start(ctx context.Context, host component.Host) error {
 	r.budget, r.pauses = budget, newPauseLedger()
 	r.shares = newAppShares(budget, r.cfg.RateLimitMargin)
 	r.clients = map[string]*graph.Client{}
+	r.mgmtClients = map[string]*graph.Client{}
 	for i := range r.cfg.Tenants {
 		t := &r.cfg.Tenants[i]
 		graphEndpoint, authority := r.cfg.endpoints(t)
@@ -107,7 +111,13 @@ func (r *o365Receiver) Start(ctx context.Context, host component.Host) error {
 		r.clients[t.label()] = gc
 		for _, ds := range r.cfg.enabledDatasets(t) {
 			d := ds.dataset
-			if !d.AvailableIn(t.Cloud) {
+			client, endpoint := gc, graphEndpoint
+			if d.Kind == catalog.ActivityFeed {
+				if client, endpoint, err = r.managementClient(t, httpClient, cred, budget); err != nil {
+					return err
+				}
+			}
+			if client == nil || !d.AvailableIn(t.Cloud) {
 				r.set.Logger.Warn("Dataset is not offered in the tenant's cloud; skipped",
 					zap.String("tenant", t.label()), zap.String("dataset", d.Name), zap.String("cloud", t.Cloud))
 				continue
@@ -126,10 +136,13 @@ func (r *o365Receiver) Start(ctx context.Context, host component.Host) error {
 				r.shares.add(appKey, graph.Window{Requests: rl.AppRequests, Per: rl.Window}, t.TenantID)
 			}
 			for _, src := range sourcesFor(d, t.Datasets[d.Name]) {
-				tk := newTask(r, t, ds, src, gc, graphEndpoint, []string{tenantKey, appKey}, tenantKey)
-				if d.Kind == catalog.Snapshot {
+				tk := newTask(r, t, ds, src, client, endpoint, []string{tenantKey, appKey}, tenantKey)
+				switch d.Kind {
+				case catalog.Snapshot:
 					newSnapshotStream(tk)
-				} else {
+				case catalog.ActivityFeed:
+					newActivityStream(tk)
+				default:
 					newEventStream(tk)
 				}
 				r.tasks = append(r.tasks, tk)
@@ -160,6 +173,26 @@ func (r *o365Receiver) Start(ctx context.Context, host component.Host) error {
 	lc := newLeaseCoordinator(r, r.leases)
 	r.wg.Go(func() { lc.run(runCtx) })
 	return nil
+}
+
+// managementClient returns the tenant's Management Activity API client, made on first use: the Graph
+// client's mechanism (origin check, budget, retries) for the Management API's own host and token scope.
+// It returns nil when the tenant's cloud has no documented host and `management_endpoint` names none.
+func (r *o365Receiver) managementClient(t *TenantConfig, httpClient *http.Client, cred graph.CredentialConfig, budget *graph.Budget) (*graph.Client, string, error) {
+	endpoint, scope := r.cfg.management(t)
+	if c := r.mgmtClients[t.label()]; c != nil || endpoint == "" {
+		return c, endpoint, nil
+	}
+	c, err := graph.NewClient(graph.ClientSettings{
+		HTTPClient: httpClient, Endpoint: endpoint, Credential: graph.NewCredentialFactory(cred), Scope: scope,
+		Budget: budget, Retry: r.cfg.RetryOnFailure, Logger: r.set.Logger.With(zap.String("tenant", t.label())),
+		Hooks: r.graphHooks(t.label()),
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("`management_endpoint`: %w", err)
+	}
+	r.mgmtClients[t.label()] = c
+	return c, endpoint, nil
 }
 
 // Shutdown stops polling and returns once every stream has stopped — or, for a stream whose next

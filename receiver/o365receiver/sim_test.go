@@ -57,6 +57,15 @@ func startReceiver(t *testing.T, cfg *Config, next consumer.Logs) *o365Receiver 
 // idsByDataset lists the o365.record.id of every record in the sink, by dataset, in order of arrival.
 func idsByDataset(logs []plog.Logs) map[string][]string {
 	out := map[string][]string{}
+	eachRecord(logs, func(ds string, lr plog.LogRecord) {
+		id, _ := lr.Attributes().Get(AttrRecordID)
+		out[ds] = append(out[ds], id.Str())
+	})
+	return out
+}
+
+// eachRecord calls f with every record of logs, in order, and its o365.dataset.
+func eachRecord(logs []plog.Logs, f func(dataset string, lr plog.LogRecord)) {
 	for _, l := range logs {
 		for i := 0; i < l.ResourceLogs().Len(); i++ {
 			rl := l.ResourceLogs().At(i)
@@ -64,13 +73,11 @@ func idsByDataset(logs []plog.Logs) map[string][]string {
 			for j := 0; j < rl.ScopeLogs().Len(); j++ {
 				lrs := rl.ScopeLogs().At(j).LogRecords()
 				for k := 0; k < lrs.Len(); k++ {
-					id, _ := lrs.At(k).Attributes().Get(AttrRecordID)
-					out[ds.Str()] = append(out[ds.Str()], id.Str())
+					f(ds.Str(), lrs.At(k))
 				}
 			}
 		}
 	}
-	return out
 }
 
 // requireExactly waits until sink holds want's ids for each dataset, then checks (after a few more

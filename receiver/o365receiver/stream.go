@@ -43,18 +43,24 @@ func newEventStream(t *task) *eventStream {
 	s := &eventStream{task: t}
 	t.poll = s.poll
 	t.reset = func() { s.cp = nil }
+	t.bindCheckpoint(&s.cp)
+	return s
+}
+
+// bindCheckpoint lets the task move the stream's checkpoint (*cp, once loaded) to another storage
+// client and flush what it could not commit yet.
+func (t *task) bindCheckpoint(cp **checkpoint.Stream) {
 	t.rebind = func(c storage.Client) {
-		if s.cp != nil {
-			s.cp.UseClient(c)
+		if *cp != nil {
+			(*cp).UseClient(c)
 		}
 	}
 	t.flush = func(ctx context.Context) error {
-		if s.cp == nil {
+		if *cp == nil {
 			return nil
 		}
-		return s.cp.Flush(ctx)
+		return (*cp).Flush(ctx)
 	}
-	return s
 }
 
 // span is a part of a poll's window read with one request: a time range, or a nextLink continuing
@@ -80,23 +86,12 @@ type span struct {
 const maxSplit = 8
 
 func (s *eventStream) poll(ctx context.Context) (int, error) {
-	if s.cp == nil {
-		cp, err := checkpoint.Load(ctx, s.store, s.checkpointPrefix())
-		if err != nil {
-			return 0, fmt.Errorf("%w: %w", errStorage, err)
-		}
-		s.cp = cp
-		st := cp.State()
-		if st.Start.IsZero() {
-			s.logger.Info("No stored position for the stream: collecting from `initial_lookback` ago")
-		} else {
-			s.logger.Info("Resuming the stream from its stored position", zap.Time("position", cp.Position()),
-				zap.Time("watermark", st.Watermark), zap.Time("start", st.Start), zap.Int("dedup_keys", cp.SeenCount()))
-		}
-		s.update(func(st *StreamStatus) { st.Watermark = cp.Position() })
+	cp, err := s.loadCheckpoint(ctx, s.cp)
+	if cp != nil {
+		s.cp = cp // kept even when its flush failed: it holds what was accepted but not written yet
 	}
-	if err := s.cp.Flush(ctx); err != nil { // a commit that failed earlier goes first
-		return 0, fmt.Errorf("%w: %w", errStorage, err)
+	if err != nil {
+		return 0, err
 	}
 	now := time.Now().UTC().Truncate(100 * time.Nanosecond)
 	s.cp.SetStart(s.startTime(now))
@@ -171,6 +166,30 @@ func (s *eventStream) poll(ctx context.Context) (int, error) {
 	}
 	progress.finish(emitted)
 	return emitted, nil
+}
+
+// loadCheckpoint returns the stream's checkpoint — cp, or loaded from storage when cp is nil — with a
+// commit that failed earlier written first.
+func (t *task) loadCheckpoint(ctx context.Context, cp *checkpoint.Stream) (*checkpoint.Stream, error) {
+	if cp == nil {
+		loaded, err := checkpoint.Load(ctx, t.store, t.checkpointPrefix())
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", errStorage, err)
+		}
+		cp = loaded
+		st := cp.State()
+		if st.Start.IsZero() {
+			t.logger.Info("No stored position for the stream: collecting from `initial_lookback` ago")
+		} else {
+			t.logger.Info("Resuming the stream from its stored position", zap.Time("position", cp.Position()),
+				zap.Time("watermark", st.Watermark), zap.Time("start", st.Start), zap.Int("dedup_keys", cp.SeenCount()))
+		}
+		t.update(func(st *StreamStatus) { st.Watermark = cp.Position() })
+	}
+	if err := cp.Flush(ctx); err != nil {
+		return cp, fmt.Errorf("%w: %w", errStorage, err)
+	}
+	return cp, nil
 }
 
 // startOrder lists spans in the order to start them: head, last, then the rest in time order.
@@ -304,12 +323,12 @@ func splitRange(from, to time.Time, step time.Duration) []*span {
 
 // startTime is where a dataset's first poll begins: initial_lookback ago, but never beyond what Graph
 // retains for it.
-func (s *eventStream) startTime(now time.Time) time.Time {
-	lookback := s.r.cfg.InitialLookback
-	if s.ds.Retention > 0 && lookback > s.ds.Retention {
-		s.logger.Warn("`initial_lookback` exceeds what Graph retains for this dataset; starting at the retention limit",
-			zap.Duration("initial_lookback", lookback), zap.Duration("retention", s.ds.Retention))
-		lookback = s.ds.Retention
+func (t *task) startTime(now time.Time) time.Time {
+	lookback := t.r.cfg.InitialLookback
+	if t.ds.Retention > 0 && lookback > t.ds.Retention {
+		t.logger.Warn("`initial_lookback` exceeds what Graph retains for this dataset; starting at the retention limit",
+			zap.Duration("initial_lookback", lookback), zap.Duration("retention", t.ds.Retention))
+		lookback = t.ds.Retention
 	}
 	return now.Add(-lookback)
 }
@@ -367,9 +386,14 @@ func (s *eventStream) noteLateness(q *query) {
 }
 
 func (s *eventStream) commit(ctx context.Context, keys []checkpoint.Key, newest, advance time.Time) error {
-	err := s.cp.Commit(ctx, keys, newest, advance, s.lookback)
-	wm := s.cp.Position()
-	s.update(func(st *StreamStatus) { st.Watermark = wm })
+	return s.commitTo(ctx, s.cp, keys, newest, advance)
+}
+
+// commitTo commits keys (and the watermark's advance) to cp, and shows the position in the status.
+func (t *task) commitTo(ctx context.Context, cp *checkpoint.Stream, keys []checkpoint.Key, newest, advance time.Time) error {
+	err := cp.Commit(ctx, keys, newest, advance, t.lookback)
+	wm := cp.Position()
+	t.update(func(st *StreamStatus) { st.Watermark = wm })
 	if err != nil {
 		return fmt.Errorf("%w: %w", errStorage, err)
 	}

@@ -46,6 +46,8 @@ type task struct {
 	reset  func()
 	rebind func(storage.Client)
 	flush  func(ctx context.Context) error
+	// probe (optional) replaces the readiness probe's one-record GET of the source.
+	probe func(ctx context.Context) error
 
 	mu     sync.Mutex
 	status StreamStatus
