@@ -23,7 +23,8 @@ import (
 // Scenario 12, every dataset through kills and faults. One tenant collects every dataset of the
 // catalog (sign-ins of all four kinds, directory audits, alerts and incidents in three versions each,
 // risk detections in two, Intune audit events, and the snapshots role assignments with eligibility
-// schedules, conditional access policies, MFA coverage and risky users) through the built distribution
+// schedules, conditional access policies, MFA coverage and risky users; the five unified audit log
+// content types as content blobs of the Management Activity API) through the built distribution
 // with sql_storage (SQLite) into the OTLP sink, while the simulator answers 10 % of Graph requests with
 // a fault (2 % each: 429 with Retry-After 1 s, 500, 503, connection reset, truncated JSON). The
 // collector is killed with SIGKILL 3 times during the backfill (10 in make soak), at a random share of
@@ -71,6 +72,28 @@ func TestEveryDatasetCrashAndFaults(t *testing.T) {
 	for _, s := range sources {
 		covered[s.stream] = true
 	}
+	// The unified audit log's content types (Management Activity API) are fed as content blobs: each
+	// blob carries pageSize records, blobs are added out of contentCreated order, and a few records
+	// come again in a second blob — the receiver emits each once.
+	auditBlobs := map[string][][]map[string]any{}
+	for _, d := range catalog.All() {
+		if d.Kind != catalog.ActivityFeed {
+			continue
+		}
+		covered[d.Name+"/"] = true
+		for b := range 6 * scale {
+			var recs []map[string]any
+			for i := range pageSize {
+				recs = append(recs, map[string]any{"Id": fmt.Sprintf("%s-%d-%d", d.Name, b, i), "CreationTime": "2026-01-01T00:00:00",
+					"Operation": "MailItemsAccessed", "Workload": "Exchange", "RecordType": 50})
+			}
+			if b > 0 {
+				recs = append(recs, auditBlobs[d.ContentType][b-1][0])
+			}
+			auditBlobs[d.ContentType] = append(auditBlobs[d.ContentType], recs)
+		}
+	}
+
 	var datasets []string
 	for _, d := range catalog.All() {
 		for _, src := range d.Sources {
@@ -114,6 +137,19 @@ func TestEveryDatasetCrashAndFaults(t *testing.T) {
 		require.Len(t, ids, s.spec.Count, name)
 		want = append(want, truth(s.stream, ids)...)
 		perStream[s.stream] = len(ids)
+	}
+	// Audit blobs: available over the last 6 h, added newest first.
+	for ct, blobs := range auditBlobs {
+		d := activityDataset(t, ct)
+		var ids []string
+		for b := len(blobs) - 1; b >= 0; b-- {
+			sim.AddAuditBlob(tenant, graphsim.AuditBlob{ContentType: ct, Created: time.Now().Add(-time.Duration(b+1) * 6 * time.Hour / time.Duration(len(blobs))), Records: blobs[b]})
+			for _, r := range blobs[b][:pageSize] {
+				ids = append(ids, r["Id"].(string))
+			}
+		}
+		want = append(want, truth(d.Name+"/", ids)...)
+		perStream[d.Name+"/"] = len(ids)
 	}
 	mfaItems := perStream["mfa_coverage/"]
 
@@ -175,7 +211,7 @@ func TestEveryDatasetCrashAndFaults(t *testing.T) {
 
 	dir := t.TempDir()
 	env := []string{"RELIABILITY_SECRET=" + graphsimtest.Secret}
-	load := collect{settings: fmt.Sprintf("page_size: %d", pageSize), datasets: strings.Join(datasets, "\n")}
+	load := collect{settings: fmt.Sprintf("page_size: %d\nmanagement_endpoint: %s", pageSize, sim.URL()), datasets: strings.Join(datasets, "\n")}
 	thresholds := killThresholds(rng, kills, len(want))
 	var atKill []string // what had arrived at each kill
 	start := time.Now()
@@ -245,4 +281,16 @@ func TestEveryDatasetCrashAndFaults(t *testing.T) {
 		Note: fmt.Sprintf("%d records of %d streams (every version, every baseline item); %d kills (the first mid-MFA-baseline), %d caused duplicates; "+
 			"%d faults in %d requests; 0 false changes expected, %d found; %s",
 			len(want), len(perStream), kills, k.killsWithDuplicates, st.Faults, st.GraphRequests, falses, took.Round(time.Second))})
+}
+
+// activityDataset is the catalog's dataset of a Management Activity API content type.
+func activityDataset(t *testing.T, contentType string) *catalog.Dataset {
+	t.Helper()
+	for _, d := range catalog.All() {
+		if d.ContentType == contentType {
+			return d
+		}
+	}
+	t.Fatalf("no dataset reads %s", contentType)
+	return nil
 }
