@@ -261,3 +261,48 @@ func TestActivityFeedSendsNoTokenToAnotherHost(t *testing.T) {
 	require.Empty(t, sim.ForeignRequests(), "nothing, and no token, went to the other host")
 	require.Zero(t, sink.LogRecordCount())
 }
+
+// Catching up the API's whole 7 days of one content type costs one request per blob, plus the content
+// listings: one per 24 h window and one per further NextPageUri page, plus the subscription check. The
+// figures are logged for docs/benchmarks.md (go test -run TestActivityFeedCatchUpRequests -v).
+func TestActivityFeedCatchUpRequests(t *testing.T) {
+	sim := graphsimtest.Start(t, graphsim.Config{Seed: 10, Tenants: []graphsim.Tenant{graphsimtest.Tenant(1, nil)}})
+	tid := graphsimtest.TenantID(1)
+	sim.SetSubscription(tid, exchange, "enabled")
+	const perDay, pageSize = 288, 100 // a blob an hour; 100 blobs a listing page (the API documents no size)
+	sim.SetActivityPageSize(pageSize)
+	now := time.Now()
+	var ids []string
+	for i := range 7 * perDay {
+		// From 2 min inside the 7 days to 3 min ago: all available at the first poll.
+		created := now.Add(-time.Duration(7*perDay-i)*5*time.Minute + 2*time.Minute)
+		recs := auditRecords(fmt.Sprintf("c%d", i), 3, created)
+		ids = append(ids, idsOf(recs)...)
+		sim.AddAuditBlob(tid, graphsim.AuditBlob{ContentType: exchange, Created: created, Records: recs})
+	}
+	cfg := activityConfig(sim)
+	cfg.InitialLookback = 7 * 24 * time.Hour
+	cfg.PollInterval = time.Hour // one poll: the catch-up alone
+	cfg.Tenants[0].Datasets = map[string]DatasetConfig{"audit_exchange": {Enabled: new(true)}}
+	sink := new(consumertest.LogsSink)
+	started := time.Now()
+	startReceiver(t, cfg, sink)
+	requireExactly(t, sink, map[string][]string{"audit_exchange": ids})
+	took := time.Since(started)
+	lists, fetches, other := 0, 0, 0
+	for _, rec := range sim.Requests() {
+		switch {
+		case strings.Contains(rec.Path, "/subscriptions/content"):
+			lists++
+		case strings.Contains(rec.Path, "/activity/feed/audit/"):
+			fetches++
+		default:
+			other++
+		}
+	}
+	require.Equal(t, len(ids)/3, fetches, "each blob fetched once")
+	windows := 7
+	require.LessOrEqual(t, lists, windows+(7*perDay)/pageSize+windows, "one listing per window and per further page")
+	t.Logf("7 days, %d blobs, %d records: %d requests (%d listings, %d blob fetches, %d subscription checks) = %.1f min of the 2,000 a minute budget; %s here",
+		7*perDay, len(ids), lists+fetches+other, lists, fetches, other, float64(lists+fetches+other)/2000, took.Round(time.Millisecond))
+}
