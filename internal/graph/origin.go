@@ -49,7 +49,7 @@ func (c *Client) checkOrigin(raw string) *Error {
 		host = u.Host
 	}
 	return &Error{Kind: KindForeignHost, Message: fmt.Sprintf(
-		"refusing to send a request to host %q, which is not the configured Graph endpoint %s: the access token goes only there", host, c.origin)}
+		"refusing to send a request to host %q, which is not the configured endpoint %s (Graph, or the Management Activity API): the access token goes only there", host, c.origin)}
 }
 
 // guardRedirects returns a copy of hc that follows no redirect out of the Graph endpoint's origin (the
