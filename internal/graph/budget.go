@@ -215,7 +215,8 @@ func (b *Budget) Sent(admitted time.Time, keys ...string) {
 		}
 		for i := len(w.sent) - 1; i >= 0; i-- {
 			if w.sent[i].Equal(admitted) {
-				w.sent = append(append(w.sent[:i:i], w.sent[i+1:]...), now)
+				copy(w.sent[i:], w.sent[i+1:])
+				w.sent[len(w.sent)-1] = now
 				break
 			}
 		}
