@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -17,6 +16,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/otelcol-o365/otelcol-o365/e2e/internal/proctest"
@@ -352,40 +352,24 @@ func recordKey(dataset, id, eventName string) string { return dataset + "|" + id
 // readRecords parses a file exporter's OTLP JSON lines into records by dataset, id and event name.
 func readRecords(t *testing.T, path string) map[string]record {
 	t.Helper()
-	out := map[string]record{}
-	f, err := os.Open(path)
+	_, err := os.Stat(path)
 	require.NoError(t, err)
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, 1<<20), 256<<20)
-	var um plog.JSONUnmarshaler
-	for sc.Scan() {
-		logs, err := um.UnmarshalLogs(sc.Bytes())
-		require.NoError(t, err)
-		for i := 0; i < logs.ResourceLogs().Len(); i++ {
-			rl := logs.ResourceLogs().At(i)
-			res := rl.Resource().Attributes().AsRaw()
-			for j := 0; j < rl.ScopeLogs().Len(); j++ {
-				lrs := rl.ScopeLogs().At(j).LogRecords()
-				for k := 0; k < lrs.Len(); k++ {
-					lr := lrs.At(k)
-					r := record{Resource: res, EventName: lr.EventName(), Timestamp: int64(lr.Timestamp()),
-						Observed: int64(lr.ObservedTimestamp()), Severity: lr.SeverityText(), Attributes: lr.Attributes().AsRaw()}
-					if lr.Body().Type().String() == "Map" {
-						r.Body = lr.Body().Map().AsRaw()
-					} else {
-						r.BodyText = lr.Body().AsString()
-					}
-					id, _ := r.Attributes["o365.record.id"].(string)
-					key := recordKey(fmt.Sprint(res["o365.dataset"]), id, r.EventName)
-					_, dup := out[key]
-					require.False(t, dup, "%s: record %s twice", path, key)
-					out[key] = r
-				}
-			}
+	out := map[string]record{}
+	proctest.EachRecord(t, path, false, func(resource pcommon.Map, lr plog.LogRecord) {
+		res := resource.AsRaw()
+		r := record{Resource: res, EventName: lr.EventName(), Timestamp: int64(lr.Timestamp()),
+			Observed: int64(lr.ObservedTimestamp()), Severity: lr.SeverityText(), Attributes: lr.Attributes().AsRaw()}
+		if lr.Body().Type().String() == "Map" {
+			r.Body = lr.Body().Map().AsRaw()
+		} else {
+			r.BodyText = lr.Body().AsString()
 		}
-	}
-	require.NoError(t, sc.Err())
+		id, _ := r.Attributes["o365.record.id"].(string)
+		key := recordKey(fmt.Sprint(res["o365.dataset"]), id, r.EventName)
+		_, dup := out[key]
+		require.False(t, dup, "%s: record %s twice", path, key)
+		out[key] = r
+	})
 	return out
 }
 

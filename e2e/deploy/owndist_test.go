@@ -1,12 +1,10 @@
 package deploy
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/url"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -16,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 	"go.yaml.in/yaml/v3"
@@ -249,33 +248,13 @@ type received struct {
 // skipped (the caller reads again).
 func readReceived(t *testing.T, path string) []received {
 	t.Helper()
-	f, err := os.Open(path)
-	if os.IsNotExist(err) {
-		return nil
-	}
-	require.NoError(t, err)
-	defer f.Close()
 	var out []received
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, 1<<20), 64<<20)
-	var um plog.JSONUnmarshaler
-	for sc.Scan() {
-		logs, err := um.UnmarshalLogs(sc.Bytes())
-		if err != nil {
-			continue
-		}
-		for _, rl := range logs.ResourceLogs().All() {
-			ds, _ := rl.Resource().Attributes().Get("o365.dataset")
-			tenant, _ := rl.Resource().Attributes().Get("o365.tenant.name")
-			for _, sl := range rl.ScopeLogs().All() {
-				for _, lr := range sl.LogRecords().All() {
-					id, _ := lr.Attributes().Get("o365.record.id")
-					out = append(out, received{tenant: tenant.Str(), dataset: ds.Str(), id: id.Str(), attrs: lr.Attributes().AsRaw()})
-				}
-			}
-		}
-	}
-	require.NoError(t, sc.Err())
+	proctest.EachRecord(t, path, true, func(res pcommon.Map, lr plog.LogRecord) {
+		ds, _ := res.Get("o365.dataset")
+		tenant, _ := res.Get("o365.tenant.name")
+		id, _ := lr.Attributes().Get("o365.record.id")
+		out = append(out, received{tenant: tenant.Str(), dataset: ds.Str(), id: id.Str(), attrs: lr.Attributes().AsRaw()})
+	})
 	return out
 }
 

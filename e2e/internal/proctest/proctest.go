@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 )
 
@@ -249,14 +250,14 @@ func FreePort(tb testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// RecordIDs parses a file exporter's OTLP JSON lines and returns o365.record.id by dataset (none
-// while the file does not exist; a line the exporter is still writing is skipped).
-func RecordIDs(tb testing.TB, path string) map[string][]string {
+// EachRecord calls fn with every log record of a file exporter's OTLP JSON lines, and its resource's
+// attributes. A missing file has none. With partial, a line that does not parse is skipped (the exporter
+// may be writing it; the caller polls again); otherwise it fails the test.
+func EachRecord(tb testing.TB, path string, partial bool, fn func(resource pcommon.Map, lr plog.LogRecord)) {
 	tb.Helper()
-	out := map[string][]string{}
 	f, err := os.Open(path)
 	if os.IsNotExist(err) {
-		return out
+		return
 	}
 	require.NoError(tb, err)
 	defer f.Close()
@@ -265,20 +266,32 @@ func RecordIDs(tb testing.TB, path string) map[string][]string {
 	var um plog.JSONUnmarshaler
 	for sc.Scan() {
 		logs, err := um.UnmarshalLogs(sc.Bytes())
-		if err != nil {
-			continue // the exporter may be mid-line; the caller polls again
+		if err != nil && partial {
+			continue
 		}
+		require.NoError(tb, err, path)
 		for i := 0; i < logs.ResourceLogs().Len(); i++ {
 			rl := logs.ResourceLogs().At(i)
-			ds, _ := rl.Resource().Attributes().Get("o365.dataset")
 			for j := 0; j < rl.ScopeLogs().Len(); j++ {
 				lrs := rl.ScopeLogs().At(j).LogRecords()
 				for k := 0; k < lrs.Len(); k++ {
-					id, _ := lrs.At(k).Attributes().Get("o365.record.id")
-					out[ds.Str()] = append(out[ds.Str()], id.Str())
+					fn(rl.Resource().Attributes(), lrs.At(k))
 				}
 			}
 		}
 	}
+	require.NoError(tb, sc.Err(), path)
+}
+
+// RecordIDs returns the o365.record.id of a file exporter's records by dataset (lines being written
+// skipped).
+func RecordIDs(tb testing.TB, path string) map[string][]string {
+	tb.Helper()
+	out := map[string][]string{}
+	EachRecord(tb, path, true, func(res pcommon.Map, lr plog.LogRecord) {
+		ds, _ := res.Get("o365.dataset")
+		id, _ := lr.Attributes().Get("o365.record.id")
+		out[ds.Str()] = append(out[ds.Str()], id.Str())
+	})
 	return out
 }
