@@ -170,6 +170,7 @@ func (r *o365Receiver) Start(ctx context.Context, host component.Host) error {
 		})
 		return nil
 	}
+	r.shares.start() // before any tenant is polled
 	lc := newLeaseCoordinator(r, r.leases)
 	r.wg.Go(func() { lc.run(runCtx) })
 	return nil

@@ -13,15 +13,17 @@ import (
 // that together they send no more than the app may.
 //
 // A share shrinks at once and grows only one window (plus the margin) after the growth was first
-// wanted: the tenants a replica takes over were just given up by another, whose earlier requests
-// still count in Graph's window. The first division, at start-up, applies at once.
+// wanted: the tenants a replica takes over may just have been given up by another replica (or by this
+// replica's previous process), whose requests still count in Graph's window. That holds at start-up
+// too: a replica starts at the minimum share (start) and grows into its tenants a window later, since
+// a tenant found free in its first pass may have been released a moment before by a peer that is
+// still inside the window.
 type appShares struct {
 	budget *graph.Budget
 	margin time.Duration
 
-	mu      sync.Mutex
-	apps    map[string]*appShare // by budget key
-	divided bool
+	mu   sync.Mutex
+	apps map[string]*appShare // by budget key
 }
 
 // appShare is one app-wide window and the replica's share of it.
@@ -46,10 +48,21 @@ func (a *appShares) add(key string, limit graph.Window, tenantID string) {
 	defer a.mu.Unlock()
 	app := a.apps[key]
 	if app == nil {
-		app = &appShare{limit: limit, tenants: map[string]bool{}, current: limit.Requests}
+		app = &appShare{limit: limit, tenants: map[string]bool{}, current: limit.Requests} // no replicas: all of it
 		a.apps[key] = app
 	}
 	app.tenants[tenantID] = true
+}
+
+// start sets every app-wide window to the minimum share, before a replica polls any tenant: divide
+// then grows it by the tenants the replica holds.
+func (a *appShares) start() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for key, app := range a.apps {
+		app.current, app.want = 1, 0
+		a.budget.Define(key, graph.Window{Requests: app.current, Per: app.limit.Per})
+	}
 }
 
 // divide sets every app-wide window to this replica's share, held being the tenant ids it polls.
@@ -65,7 +78,7 @@ func (a *appShares) divide(held map[string]bool, now time.Time) {
 		}
 		share := max(1, app.limit.Requests*n/len(app.tenants))
 		switch {
-		case !a.divided || share <= app.current:
+		case share <= app.current:
 			app.current, app.want = share, 0
 		case share != app.want:
 			app.want, app.wanted = share, now
@@ -74,5 +87,4 @@ func (a *appShares) divide(held map[string]bool, now time.Time) {
 		}
 		a.budget.Define(key, graph.Window{Requests: app.current, Per: app.limit.Per})
 	}
-	a.divided = true
 }

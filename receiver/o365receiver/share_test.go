@@ -14,7 +14,8 @@ import (
 
 // TestAppShareFollowsTheTenantsHeld: a replica's share of an app-wide window is the limit × the
 // app's tenants it holds / the app's tenants, at least 1; it shrinks at once and grows a window (plus
-// the margin) after it was first wanted, except at the first division.
+// the margin) after it was first wanted — at start-up too, since a tenant found free may just have been
+// released by a peer whose requests still count.
 func TestAppShareFollowsTheTenantsHeld(t *testing.T) {
 	const margin = 250 * time.Millisecond
 	b := graph.NewBudget(margin)
@@ -37,18 +38,24 @@ func TestAppShareFollowsTheTenantsHeld(t *testing.T) {
 		require.Equal(t, map[string]time.Duration{"app": time.Second, "other": time.Minute}[key], w.Per)
 		return w.Requests
 	}
-	t0 := time.Now()
-	a.divide(held("t1", "t2", "t3"), t0)
-	require.Equal(t, 6, limit("app"), "the first division applies at once")
-	require.Equal(t, 10, limit("other"))
+	a.start()
+	require.Equal(t, 1, limit("app"), "a replica starts at the minimum share")
+	require.Equal(t, 1, limit("other"))
 	_, defined := b.Limit("unlimited")
 	require.False(t, defined, "no app-wide limit, nothing to share")
+	t0 := time.Now()
+	a.divide(held("t1", "t2", "t3"), t0)
+	require.Equal(t, 1, limit("app"), "the first division grows a window later too")
+	a.divide(held("t1", "t2", "t3"), t0.Add(time.Second+margin))
+	require.Equal(t, 6, limit("app"))
+	a.divide(held("t1", "t2", "t3"), t0.Add(time.Minute+margin))
+	require.Equal(t, 10, limit("other"))
 
-	a.divide(held("t2"), t0.Add(time.Second))
+	a.divide(held("t2"), t0.Add(time.Minute+margin+time.Second))
 	require.Equal(t, 2, limit("app"), "a share shrinks at once")
 	require.Equal(t, 1, limit("other"), "at least one request")
 
-	grown := t0.Add(2 * time.Second)
+	grown := t0.Add(time.Minute + margin + 2*time.Second)
 	a.divide(held("t1", "t2", "t3", "t4"), grown)
 	require.Equal(t, 2, limit("app"), "a share grows a window later")
 	a.divide(held("t1", "t2", "t3", "t4"), grown.Add(time.Second+margin-time.Millisecond))
