@@ -1,6 +1,8 @@
 package graphsim
 
 import (
+	"slices"
+	"sort"
 	"sync"
 	"time"
 )
@@ -45,11 +47,16 @@ func (l *rateLimiter) admit(cfg RateLimits, tenant, app, family string, now time
 		for cut < len(times) && !times[cut].After(now.Add(-limit.Window)) {
 			cut++
 		}
-		times = append(times[cut:], now)
+		times = times[cut:]
+		// Requests reach the limiter in a different order than they arrived (a handler can be held up
+		// between its arrival and here, e.g. verifying the token): each is counted at its arrival, in
+		// order, and only the arrivals up to its own count in its window.
+		at := sort.Search(len(times), func(i int) bool { return times[i].After(now) })
+		times = slices.Insert(times, at, now)
 		l.arrivals[w.key] = times
-		if len(times) > w.max {
+		if inWindow := at + 1; inWindow > w.max {
 			// Free when at most max-1 earlier arrivals remain inside the window.
-			free := times[len(times)-w.max].Add(limit.Window)
+			free := times[inWindow-w.max].Add(limit.Window)
 			retryAfter = max(retryAfter, free.Sub(now))
 		}
 	}

@@ -85,6 +85,19 @@ func TestRateLimiterWindows(t *testing.T) {
 			},
 		},
 		{
+			// A handler held up after its arrival reaches the limiter after later arrivals: it is
+			// counted at its arrival, and the later ones are not in its window.
+			name:  "counted at arrival, whatever the order requests reach the limiter",
+			limit: Limit{TenantRequests: 2, Window: time.Second},
+			steps: []step{
+				{"a", "x", ms(0), false, 0, false},
+				{"a", "x", ms(300), false, 0, false}, // reaches the limiter before the one of 200 ms
+				{"a", "x", ms(200), false, 0, false}, // 0 and 200 in its window: 2, not 3
+				{"a", "x", ms(1250), false, 0, false},                      // 300 and itself
+				{"a", "x", ms(1260), true, 990 * time.Millisecond, false}, // throttled ones count: free when 1250 leaves
+			},
+		},
+		{
 			name:  "without Retry-After nothing is a violation",
 			limit: Limit{TenantRequests: 1, Window: time.Second, OmitRetryAfter: true},
 			steps: []step{
