@@ -91,9 +91,9 @@ func TestRateLimiterWindows(t *testing.T) {
 			limit: Limit{TenantRequests: 2, Window: time.Second},
 			steps: []step{
 				{"a", "x", ms(0), false, 0, false},
-				{"a", "x", ms(300), false, 0, false}, // reaches the limiter before the one of 200 ms
-				{"a", "x", ms(200), false, 0, false}, // 0 and 200 in its window: 2, not 3
-				{"a", "x", ms(1250), false, 0, false},                      // 300 and itself
+				{"a", "x", ms(300), false, 0, false},                      // reaches the limiter before the one of 200 ms
+				{"a", "x", ms(200), false, 0, false},                      // 0 and 200 in its window: 2, not 3
+				{"a", "x", ms(1250), false, 0, false},                     // 300 and itself
 				{"a", "x", ms(1260), true, 990 * time.Millisecond, false}, // throttled ones count: free when 1250 leaves
 			},
 		},
