@@ -1,8 +1,10 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -123,6 +125,17 @@ service:
 		if req.Status == http.StatusOK && !req.At.Before(start) && req.At.Before(end) {
 			served += req.Records
 			requests++
+		}
+	}
+	// O365_CEILING_REQUEST_LOG=<file>: the simulator's request log (arrival, tenant, status) as JSON,
+	// to tell which window a 429 overran and by how much.
+	if f := os.Getenv("O365_CEILING_REQUEST_LOG"); f != "" {
+		data, err := json.Marshal(sim.Requests())
+		if err == nil {
+			err = os.WriteFile(f, data, 0o600)
+		}
+		if err != nil {
+			b.Fatal(err)
 		}
 	}
 	wall := end.Sub(start).Seconds()

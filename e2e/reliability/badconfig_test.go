@@ -103,6 +103,7 @@ func TestBadConfig(t *testing.T) {
 		{name: "max_cooldown", set: map[string]any{r + "max_cooldown": "0s"}, want: "`max_cooldown` must be positive"},
 		{name: "forbidden_retry_interval", set: map[string]any{r + "forbidden_retry_interval": "0s"}, want: "`forbidden_retry_interval` must be positive"},
 		{name: "rate_limit_margin", set: map[string]any{r + "rate_limit_margin": "-1s"}, want: "`rate_limit_margin` must not be negative"},
+		{name: "rate_limit_max_margin", set: map[string]any{r + "rate_limit_max_margin": "-1s"}, want: "`rate_limit_max_margin` must not be negative"},
 		{name: "http.endpoint", set: map[string]any{r + "http.endpoint": "https://graph.microsoft.com"}, want: "`http.endpoint` is not used; set `graph_endpoint` instead"},
 		{name: "graph_endpoint", set: map[string]any{r + "graph_endpoint": "http://graph.example.com"}, want: "`graph_endpoint` must be an https:// URL"},
 		{name: "authority_host", set: map[string]any{r + "authority_host": "http://login.example.com/"}, want: "`authority_host` must be an https:// URL"},

@@ -19,6 +19,10 @@ type Budget struct {
 	// Margin is added to every window so that network jitter between our send times and Graph's
 	// arrival times cannot push a request into a window Graph still counts as full.
 	Margin time.Duration
+	// MaxMargin bounds how far a window's margin grows after Graph answered 429 to a request the
+	// window had room for (Overrun): the jitter was larger than the margin. A window's margin is also at
+	// most half its length. At or below Margin the margin stays fixed.
+	MaxMargin time.Duration
 
 	mu      sync.Mutex
 	windows map[string]*window
@@ -39,7 +43,17 @@ type window struct {
 	limit       Window
 	sent        []time.Time // send times inside the window, oldest first
 	pausedUntil time.Time
+	margin      time.Duration // Margin, grown by overruns and shrinking back while none come
+	marginAt    time.Time     // when margin last changed
 }
+
+// Growth and decay of a window's margin: doubled (at least marginStep more) at an overrun, at most once
+// per window length; a quarter
+// less after every marginQuietWindows windows without one, down to Margin again.
+const (
+	marginStep         = 50 * time.Millisecond
+	marginQuietWindows = 10
+)
 
 // NewBudget returns an empty budget with the given safety margin.
 func NewBudget(margin time.Duration) *Budget {
@@ -176,7 +190,7 @@ func (b *Budget) tryAcquireAt(keys []string) (time.Time, time.Duration) {
 		if w.limit.Requests <= 0 {
 			continue
 		}
-		span := w.limit.Per + b.Margin
+		span := w.limit.Per + b.marginOf(w, now)
 		cut := 0
 		for cut < len(w.sent) && !w.sent[cut].After(now.Add(-span)) {
 			cut++
@@ -198,6 +212,43 @@ func (b *Budget) tryAcquireAt(keys []string) (time.Time, time.Duration) {
 		}
 	}
 	return now, 0
+}
+
+// marginOf is the window's margin at now, shrunk back toward Margin if it has been quiet.
+func (b *Budget) marginOf(w *window, now time.Time) time.Duration {
+	if w.margin <= b.Margin {
+		w.margin = b.Margin
+		return w.margin
+	}
+	if quiet := marginQuietWindows * w.limit.Per; now.Sub(w.marginAt) >= quiet {
+		w.margin, w.marginAt = max(b.Margin, w.margin*3/4), now
+	}
+	return w.margin
+}
+
+// Overrun widens the margin of every window of keys after Graph answered 429 to a request they had
+// admitted: Graph counts arrivals, and more than the margin must have come between this client's send
+// times and Graph's arrival times (a queue, a retransmission, a busy server) — or another client of
+// the app registration sent too. It returns the widest margin now in force among keys, and whether
+// one widened.
+func (b *Budget) Overrun(keys ...string) (widest time.Duration, widened bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := b.now()
+	for _, k := range keys {
+		w := b.windows[k]
+		if w == nil || w.limit.Requests <= 0 {
+			continue
+		}
+		m := b.marginOf(w, now)
+		// One jitter event draws a 429 for every request it held up: the margin grows once per window.
+		recent := m > b.Margin && now.Sub(w.marginAt) < w.limit.Per
+		if bound := min(b.MaxMargin, w.limit.Per/2); m < bound && !recent {
+			w.margin, w.marginAt, widened = min(bound, max(2*m, m+marginStep)), now, true
+		}
+		widest = max(widest, w.margin)
+	}
+	return widest, widened
 }
 
 // Sent moves a request admitted at admitted to the instant it was written to the connection, in every

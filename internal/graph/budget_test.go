@@ -137,3 +137,60 @@ func TestBudgetCountsARequestFromItsSend(t *testing.T) {
 	_, wait = b.tryAcquireAt([]string{"tenant"})
 	require.Equal(t, 400*time.Millisecond, wait)
 }
+
+// A 429 to a request the windows had room for shows jitter beyond the margin: the margin of its
+// windows doubles (once per window length), up to MaxMargin and half the window, and shrinks back after
+// quiet windows.
+func TestBudgetMarginWidensAfterAnOverrun(t *testing.T) {
+	clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
+	b := NewBudget(100 * time.Millisecond)
+	b.MaxMargin = 2 * time.Second
+	b.now = clock.Now
+	b.Define("tenant", Window{Requests: 1, Per: 10 * time.Second})
+	b.Define("short", Window{Requests: 1, Per: time.Second})
+	b.Define("unlimited", Window{Per: time.Second})
+	waitAfterOne := func(key string) time.Duration {
+		_, wait := b.tryAcquireAt([]string{key})
+		require.Zero(t, wait)
+		_, wait = b.tryAcquireAt([]string{key})
+		return wait
+	}
+	require.Equal(t, 10*time.Second+100*time.Millisecond, waitAfterOne("tenant"))
+
+	clock.Advance(time.Minute)
+	m, widened := b.Overrun("tenant", "unlimited")
+	require.True(t, widened)
+	require.Equal(t, 200*time.Millisecond, m)
+	_, widened = b.Overrun("tenant")
+	require.False(t, widened, "the 429s of one jitter event widen once per window")
+	for range 4 {
+		clock.Advance(10 * time.Second)
+		b.Overrun("tenant")
+	}
+	m, widened = b.Overrun("tenant")
+	require.False(t, widened, "at MaxMargin")
+	require.Equal(t, 2*time.Second, m)
+	clock.Advance(15 * time.Second) // the window is empty again, not yet quiet for ten windows
+	require.Equal(t, 12*time.Second, waitAfterOne("tenant"))
+
+	for range 5 {
+		b.Overrun("short")
+		clock.Advance(time.Second)
+	}
+	clock.Advance(time.Second)
+	require.Equal(t, 1500*time.Millisecond, waitAfterOne("short"), "at most half the window")
+
+	// Quiet for ten windows: a quarter less; and again, down to the configured margin.
+	clock.Advance(100 * time.Second)
+	require.Equal(t, 11500*time.Millisecond, waitAfterOne("tenant"))
+	for range 20 {
+		clock.Advance(100 * time.Second)
+		b.tryAcquireAt([]string{"tenant"})
+	}
+	clock.Advance(time.Minute)
+	require.Equal(t, 10*time.Second+100*time.Millisecond, waitAfterOne("tenant"))
+
+	b.MaxMargin = 0
+	_, widened = b.Overrun("tenant")
+	require.False(t, widened, "MaxMargin at or below Margin: fixed")
+}

@@ -223,6 +223,12 @@ func (c *Client) attempt(ctx context.Context, req Request, decode func([]byte) e
 		// about to pass the budget. (Get pauses again, with the backoff when Graph sent no Retry-After.)
 		c.set.Budget.Pause(req.PauseKey, time.Now().Add(ra))
 	}
+	if resp.StatusCode == http.StatusTooManyRequests {
+		if m, widened := c.set.Budget.Overrun(req.BudgetKeys...); widened {
+			c.set.Logger.Info("Graph answered 429 to a request the budget had room for: the margin of its windows widens",
+				zap.String("dataset", req.Dataset), zap.Duration("margin", m))
+		}
+	}
 	buf := bodyBuffers.Get().(*bytes.Buffer)
 	defer bodyBuffers.Put(buf)
 	buf.Reset()

@@ -57,6 +57,9 @@ type Config struct {
 	RateLimits map[string]RateLimit `mapstructure:"rate_limits"`
 	// RateLimitMargin widens every budget window so network jitter cannot overrun Graph's count.
 	RateLimitMargin time.Duration `mapstructure:"rate_limit_margin"`
+	// RateLimitMaxMargin bounds how far a window's margin widens after Graph answered 429 to a request
+	// the window had room for; at or below RateLimitMargin the margin stays fixed.
+	RateLimitMaxMargin time.Duration `mapstructure:"rate_limit_max_margin"`
 	// MaxConcurrentRequests bounds the requests one dataset has in flight: a window longer than a page
 	// (first start, outage) is read in time spans fetched concurrently and emitted in time order, so
 	// slow pages still fill the request budget.
@@ -168,6 +171,9 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.RateLimitMargin < 0 {
 		errs = append(errs, errors.New("`rate_limit_margin` must not be negative"))
+	}
+	if cfg.RateLimitMaxMargin < 0 {
+		errs = append(errs, errors.New("`rate_limit_max_margin` must not be negative"))
 	}
 	if cfg.HTTP.Endpoint != "" {
 		errs = append(errs, errors.New("`http.endpoint` is not used; set `graph_endpoint` instead"))

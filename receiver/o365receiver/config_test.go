@@ -51,6 +51,7 @@ func TestLoadConfig(t *testing.T) {
 	want.GraphResource = "https://graph.microsoft.us"
 	want.PageSize = 500
 	want.RateLimitMargin = 100 * time.Millisecond
+	want.RateLimitMaxMargin = time.Second
 	want.HTTP.Timeout = 30 * time.Second
 	want.HTTP.TLS.CAFile = "/etc/ssl/graph-proxy.pem"
 	want.RateLimits[catalog.FamilyReports] = RateLimit{TenantRequests: 4, AppRequests: 100, Window: 10 * time.Second} // other families keep their defaults

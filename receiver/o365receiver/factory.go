@@ -35,13 +35,14 @@ func createDefaultConfig() component.Config {
 	retry := configretry.NewDefaultBackOffConfig()
 	retry.InitialInterval = time.Second
 	return &Config{
-		PollInterval:    5 * time.Minute,
-		InitialLookback: 24 * time.Hour,
-		PageSize:        1000,
-		HTTP:            httpCfg,
-		RetryOnFailure:  retry,
-		RateLimits:      defaultRateLimits(),
-		RateLimitMargin: 250 * time.Millisecond,
+		PollInterval:       5 * time.Minute,
+		InitialLookback:    24 * time.Hour,
+		PageSize:           1000,
+		HTTP:               httpCfg,
+		RetryOnFailure:     retry,
+		RateLimits:         defaultRateLimits(),
+		RateLimitMargin:    250 * time.Millisecond,
+		RateLimitMaxMargin: 2 * time.Second,
 
 		MaxConcurrentRequests:  6,
 		MaxCooldown:            time.Hour,

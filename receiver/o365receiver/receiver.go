@@ -86,6 +86,7 @@ func (r *o365Receiver) Start(ctx context.Context, host component.Host) error {
 	}
 	r.health = newHealthReporter(host)
 	budget := graph.NewBudget(r.cfg.RateLimitMargin)
+	budget.MaxMargin = r.cfg.RateLimitMaxMargin
 	r.budget, r.pauses = budget, newPauseLedger()
 	r.shares = newAppShares(budget, r.cfg.RateLimitMargin)
 	r.clients = map[string]*graph.Client{}
