@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 
+	"github.com/otelcol-o365/otelcol-o365/internal/cputime"
 	a "github.com/otelcol-o365/otelcol-o365/internal/o365attr"
 )
 
@@ -75,13 +76,13 @@ func benchProcessor(b *testing.B, cfg *Config) {
 			src.CopyTo(work)
 		}
 		rewind(work, src, pass)
-		cpu0 := cpuTime()
+		cpu0 := cputime.Process()
 		b.StartTimer()
 		if _, err := p.processLogs(ctx, work); err != nil {
 			b.Fatal(err)
 		}
 		b.StopTimer()
-		cpu += cpuTime() - cpu0
+		cpu += cputime.Process() - cpu0
 		done += src.LogRecordCount()
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
