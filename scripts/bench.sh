@@ -16,6 +16,8 @@ step "1. ingest path: page bytes -> plog (ours, encoding/json maps, msgraph-sdk-
 go test ./internal/graph -run '^$' -bench 'BenchmarkDecodePage|BenchmarkIngestOverHTTP' -benchmem \
   -count "$count" -cpu 1 | tee "$out/ingest.txt"
 $benchstat -col /decoder "$out/ingest.txt" | tee "$out/ingest-benchstat.txt"
+go test ./internal/graph -run '^$' -bench 'BenchmarkPdataFloor' -benchmem -count "$count" -cpu 1 \
+  | tee "$out/ingest-pdata-floor.txt"
 
 step "2. processor: normalize + map, + correlation, + OCSF/pseudonymization"
 go test ./processor/o365mappingprocessor -run '^$' -bench . -benchmem -benchtime 300000x -count "$count" \
