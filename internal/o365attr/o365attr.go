@@ -96,6 +96,17 @@ const (
 	// than the user's and the organisation's: the domains, and true.
 	MailboxRuleExternalDomains  = "o365.mailbox_rule.external_domains"
 	MailboxRuleForwardsExternal = "o365.mailbox_rule.forwards_external"
+	// SharePoint and OneDrive audit records (file and sharing operations): the object (the file, folder
+	// or site URL) and where it lives. Metadata only: no file content is read.
+	ObjectID             = "o365.object.id"
+	SharePointSiteURL    = "o365.sharepoint.site_url"
+	SharePointItemType   = "o365.sharepoint.item_type"
+	SharePointEventSrc   = "o365.sharepoint.event_source"
+	FileName             = "file.name"      // semconv
+	FileExtension        = "file.extension" // semconv
+	FileDirectory        = "file.directory" // semconv
+	SharingTargetType    = "o365.sharing.target_type"
+	SharingAnonymousLink = "o365.sharing.anonymous_link"
 
 	UserName     = "user.name"      // user principal name (semconv)
 	UserID       = "user.id"        // Entra object id (semconv)

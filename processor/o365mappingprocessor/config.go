@@ -3,6 +3,8 @@ package o365mappingprocessor
 import (
 	"errors"
 	"fmt"
+	"regexp"
+	"strings"
 
 	"go.opentelemetry.io/collector/config/configopaque"
 	"go.opentelemetry.io/collector/config/configoptional"
@@ -25,6 +27,10 @@ type Config struct {
 	CorrelationFile string `mapstructure:"correlation_file"`
 	// Correlation tunes the correlation engine.
 	Correlation CorrelationConfig `mapstructure:"correlation"`
+	// InternalDomains are the organisation's mail domains (its accepted domains): an inbox rule that
+	// forwards to one of them does not forward outside the organisation. The user's own domain and the
+	// record's OrganizationName are internal without being listed.
+	InternalDomains []string `mapstructure:"internal_domains"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -65,6 +71,11 @@ func (cfg *Config) Validate() error {
 	if cfg.Correlation.MaxEntriesPerTenant < 1 {
 		errs = append(errs, fmt.Errorf("`correlation.max_entries_per_tenant` must be at least 1, got %d", cfg.Correlation.MaxEntriesPerTenant))
 	}
+	for i, d := range cfg.InternalDomains {
+		if !isDomainName(d) {
+			errs = append(errs, fmt.Errorf("`internal_domains[%d]` must be a domain name such as contoso.com (no address, scheme or wildcard), got %q", i, d))
+		}
+	}
 	if _, err := loadMapping(cfg.MappingFile); err != nil {
 		errs = append(errs, fmt.Errorf("`mapping_file`: %w", err))
 	}
@@ -74,4 +85,18 @@ func (cfg *Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// domainName is a DNS name of at least two labels: letters, digits and inner hyphens, as mail domains are.
+var domainName = regexp.MustCompile(`^(?i)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+
+func isDomainName(d string) bool { return len(d) <= 253 && domainName.MatchString(d) }
+
+// internalDomains are the configured domains as the normalizer compares them: lower-case.
+func (cfg *Config) internalDomains() []string {
+	out := make([]string, 0, len(cfg.InternalDomains))
+	for _, d := range cfg.InternalDomains {
+		out = append(out, strings.ToLower(d))
+	}
+	return out
 }

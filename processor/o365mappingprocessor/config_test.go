@@ -44,6 +44,7 @@ func TestLoadConfig(t *testing.T) {
 	want.MappingFile = "testdata/mapping_custom.yml"
 	want.CorrelationFile = "testdata/correlation_custom.yml"
 	want.Correlation.MaxEntriesPerTenant = 5000
+	want.InternalDomains = []string{"contoso.com", "Contoso.onmicrosoft.com"}
 	assert.Equal(t, want, full)
 
 	off, err := loadConfig(t, "no_correlation")
@@ -58,6 +59,12 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 	}{
 		{"short_key", []string{"`pseudonymize.key` must be at least 16 bytes long, got 9"}},
 		{"bad_cap", []string{"`correlation.max_entries_per_tenant` must be at least 1, got 0"}},
+		{"bad_domains", []string{
+			"`internal_domains[1]` must be a domain name such as contoso.com (no address, scheme or wildcard), got \"@fabrikam.com\"",
+			"`internal_domains[2]` must be a domain name such as contoso.com (no address, scheme or wildcard), got \"https://tailspin.com\"",
+			"`internal_domains[3]` must be a domain name such as contoso.com (no address, scheme or wildcard), got \"*.contoso.com\"",
+			"`internal_domains[4]` must be a domain name such as contoso.com (no address, scheme or wildcard), got \"localhost\"",
+		}},
 		{"missing_mapping", []string{"`mapping_file`: stat testdata/does-not-exist.yml: no such file or directory"}},
 		{"bad_mapping", []string{
 			"`mapping_file`: testdata/mapping_invalid.yml:4: `mappings.signin.success.domain`: must be a name (letters, digits, '_', '.', ':', '-'), got \"identity access\"",
@@ -103,7 +110,8 @@ func TestEmbeddedFilesAreValid(t *testing.T) {
 		names = append(names, r.Name)
 	}
 	assert.Equal(t, []string{"brute_force", "password_spray", "privileged_role_without_mfa",
-		"conditional_access_policy_disabled", "impossible_travel", "security_incident_severity_high", "mailbox_forwarding_external"}, names)
+		"conditional_access_policy_disabled", "impossible_travel", "security_incident_severity_high", "mailbox_forwarding_external",
+		"mass_file_download", "anonymous_link_created"}, names)
 }
 
 func TestCustomFiles(t *testing.T) {

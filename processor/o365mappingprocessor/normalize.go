@@ -138,6 +138,9 @@ type normalizer struct {
 	keepRaw bool
 	ocsf    bool
 	pseudo  *pseudonymizer // nil: identifiers stay as they are
+	// internalDomains are the configured `internal_domains`, lower-case: mail to them is not forwarding
+	// outside the organisation.
+	internalDomains []string
 }
 
 // user returns a user identifier as it is written to attributes: pseudonymized when configured.

@@ -16,9 +16,13 @@ import (
 // "Common schema"). The event type is unified_audit.<workload>.<operation>.
 func normalizeUnifiedAudit(n *normalizer, lr plog.LogRecord, body pcommon.Map) (string, *normError) {
 	var id, operation, workload, user, userKey, ip, result, org string
+	var sp sharePointFields
 	var ids []pcommon.Value
 	params := missingValue
 	body.Range(func(k string, v pcommon.Value) bool {
+		if sp.read(k, v) {
+			return true
+		}
 		switch k {
 		case "Id":
 			id = str(v)
@@ -52,7 +56,7 @@ func normalizeUnifiedAudit(n *normalizer, lr plog.LogRecord, body pcommon.Map) (
 	n.pseudonymizeBody(ids...)
 	typ := eventType("unified_audit", workload, operation)
 	attrs := lr.Attributes()
-	attrs.EnsureCapacity(attrs.Len() + 10)
+	attrs.EnsureCapacity(attrs.Len() + 18)
 	logType := a.LogTypeUnifiedAudit
 	if strings.EqualFold(workload, "DLP") || strings.HasPrefix(operation, "Dlp") {
 		logType = a.LogTypeDLP
@@ -73,8 +77,9 @@ func normalizeUnifiedAudit(n *normalizer, lr plog.LogRecord, body pcommon.Map) (
 	if user != "" {
 		attrs.PutStr(a.ActorType, "user")
 	}
+	sp.write(n, attrs, operation)
 	if operation == "New-InboxRule" || operation == "Set-InboxRule" {
-		if domains := externalForwarding(params, domainOf(user), org); len(domains) > 0 {
+		if domains := externalForwarding(params, n.internalDomains, domainOf(user), org); len(domains) > 0 {
 			s := attrs.PutEmptySlice(a.MailboxRuleExternalDomains)
 			for _, d := range domains {
 				s.AppendEmpty().SetStr(d)
@@ -89,11 +94,11 @@ func normalizeUnifiedAudit(n *normalizer, lr plog.LogRecord, body pcommon.Map) (
 var forwardingParameters = map[string]bool{"ForwardTo": true, "RedirectTo": true, "ForwardAsAttachmentTo": true}
 
 // externalForwarding lists, sorted and once each, the domains an inbox rule's forwarding parameters
-// send mail to that are neither the user's nor the organisation's (OrganizationName, e.g.
-// contoso.onmicrosoft.com). Recipients named without an address (a mailbox of the organisation) are
-// internal. Another accepted domain of the same organisation counts as external: the record does not
-// list them.
-func externalForwarding(params pcommon.Value, internal ...string) []string {
+// send mail to that are neither the user's, nor the organisation's (OrganizationName, e.g.
+// contoso.onmicrosoft.com), nor one of the configured `internal_domains`. Recipients named without an
+// address (a mailbox of the organisation) are internal. Another accepted domain of the organisation
+// that is not configured counts as external: the record does not list them.
+func externalForwarding(params pcommon.Value, configured []string, internal ...string) []string {
 	list, ok := sliceOf(params)
 	if !ok {
 		return nil
@@ -106,7 +111,7 @@ func externalForwarding(params pcommon.Value, internal ...string) []string {
 		}
 		for _, r := range strings.FieldsFunc(str(get(p, "Value")), func(c rune) bool { return c == ';' || c == ',' }) {
 			d := domainOf(r)
-			if d == "" || slices.Contains(internal, d) || slices.Contains(out, d) {
+			if d == "" || slices.Contains(internal, d) || slices.Contains(configured, d) || slices.Contains(out, d) {
 				continue
 			}
 			out = append(out, d)

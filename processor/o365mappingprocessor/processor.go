@@ -35,7 +35,7 @@ func newProcessor(set processor.Settings, cfg *Config) (*mappingProcessor, error
 		return nil, err
 	}
 	p := &mappingProcessor{cfg: cfg, logger: set.Logger, version: set.BuildInfo.Version, mapping: mapping,
-		norm: normalizer{keepRaw: cfg.KeepRaw, ocsf: cfg.OCSF}}
+		norm: normalizer{keepRaw: cfg.KeepRaw, ocsf: cfg.OCSF, internalDomains: cfg.internalDomains()}}
 	if cfg.Pseudonymize.HasValue() {
 		p.norm.pseudo = newPseudonymizer([]byte(cfg.Pseudonymize.Get().Key))
 	}
