@@ -104,6 +104,19 @@ func (s *Server) AddAuditBlob(tenantID string, b AuditBlob) string {
 	return id
 }
 
+// AuditBlobs returns a tenant's blobs, in the order they were added (what a client reads by listing
+// and fetching them all).
+func (s *Server) AuditBlobs(tenantID string) []AuditBlob {
+	f := s.feeds()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]AuditBlob, 0, len(f.blobs[tenantID]))
+	for _, b := range f.blobs[tenantID] {
+		out = append(out, b.AuditBlob)
+	}
+	return out
+}
+
 // SetSubscription sets the status of a tenant's subscription ("enabled", "disabled"; "" removes it).
 func (s *Server) SetSubscription(tenantID, contentType, status string) {
 	f := s.feeds()

@@ -22,8 +22,19 @@ import (
 //	                             (7 h before)
 //	incident_escalation          a Defender XDR incident opened at medium (impossible travel, 4 h before)
 //	                             rises to high 25 minutes later, when a forwarding-rule alert joins it
+//	mailbox_forwarding           a user creates an inbox rule forwarding all mail to an outside address
+//	                             (Audit.Exchange, 6 h before)
+//	mass_download                a user's OneDrive sync client downloads 80 files of the Finance site in
+//	                             4 minutes (Audit.SharePoint, 9 h before)
+//	anonymous_link               a user creates an "Anyone" link to a file of their OneDrive: the
+//	                             AnonymousLinkCreated record and the SharingSet of its link group
+//	                             (Audit.SharePoint, 8 h before)
 //
-// The accounts of brute_force, impossible_travel and privileged_user_without_mfa are their own, outside
+// The audit scenarios' blobs become available 75 minutes after their records (Microsoft gives 60–90
+// minutes for Exchange and SharePoint), so a receiver sees them once it has started their subscriptions.
+//
+// The accounts of brute_force, impossible_travel, privileged_user_without_mfa and the audit scenarios are
+// their own, outside
 // the generated user pool, so nothing of the background touches them.
 var scenarios = map[string]func(s *Server, td *tenantData) error{
 	"brute_force":                 (*Server).scenarioBruteForce,
@@ -32,6 +43,9 @@ var scenarios = map[string]func(s *Server, td *tenantData) error{
 	"policy_report_only":          (*Server).scenarioPolicyReportOnly,
 	"impossible_travel":           (*Server).scenarioImpossibleTravel,
 	"incident_escalation":         (*Server).scenarioIncidentEscalation,
+	"mailbox_forwarding":          (*Server).scenarioMailboxForwarding,
+	"mass_download":               (*Server).scenarioMassDownload,
+	"anonymous_link":              (*Server).scenarioAnonymousLink,
 }
 
 // ScenarioNames lists the scenarios, sorted.
@@ -271,4 +285,51 @@ func (s *Server) scenarioIncidentEscalation(td *tenantData) error {
 		return err
 	}
 	return s.Inject(td.cfg.ID, "security_incidents", time.Time{}, medium, high)
+}
+
+// auditAvailability is how long after its records a scenario's blob becomes available.
+const auditAvailability = 75 * time.Minute
+
+// addAuditScenario publishes records as one blob of contentType, available auditAvailability after the
+// last of them (last).
+func (s *Server) addAuditScenario(td *tenantData, contentType string, last time.Time, records ...map[string]any) {
+	s.AddAuditBlob(td.cfg.ID, AuditBlob{ContentType: contentType, Created: last.Add(auditAvailability), Records: records})
+}
+
+func (s *Server) scenarioMailboxForwarding(td *tenantData) error {
+	u := td.scenarioUser(4, "Lucas", "Moreau", 1)
+	at := s.anchor.Add(-6 * time.Hour)
+	rule := newInboxRule(td, guid(td.seed^0x5ce7f0, 1), u, at, "198.51.100.23", "Archive",
+		"ForwardTo", "lucas.moreau.archive@mailbox-relay.example", "StopProcessingRules", "True")
+	s.addAuditScenario(td, "Audit.Exchange", at, rule)
+	return nil
+}
+
+func (s *Server) scenarioMassDownload(td *tenantData) error {
+	u := td.scenarioUser(5, "Priya", "Nair", 3)
+	start := s.anchor.Add(-9 * time.Hour)
+	ip := officeIP(td.seed, u.home)
+	site := teamSite(td, "Finance")
+	var recs []map[string]any
+	var at time.Time
+	for k := range 80 {
+		at = start.Add(time.Duration(k) * 3 * time.Second)
+		it := spItem{site: site, folder: "Shared Documents/Forecasts", name: fmt.Sprintf("Forecast %s %02d.xlsx", []string{"EMEA", "APAC", "AMER", "LATAM"}[k%4], k/4+1)}
+		recs = append(recs, sharePointRecord(td, guid(td.seed^0x5ce7d0, uint64(k)), recordTypeSharePointFileOp, "FileSyncDownloadedFull", u, at, ip, userAgentSyncDesk, it))
+	}
+	s.addAuditScenario(td, "Audit.SharePoint", at, recs...)
+	return nil
+}
+
+func (s *Server) scenarioAnonymousLink(td *tenantData) error {
+	u := td.scenarioUser(6, "Sofia", "Lindqvist", 4)
+	at := s.anchor.Add(-8 * time.Hour)
+	ip := officeIP(td.seed, u.home)
+	it := spItem{site: oneDrive(td, u), folder: "Documents", name: "Customer list 2026.xlsx"}
+	created := sharePointRecord(td, guid(td.seed^0x5ce7a0, 1), recordTypeSharePointShare, "AnonymousLinkCreated", u, at, ip, userAgentEdge, it)
+	set := sharePointRecord(td, guid(td.seed^0x5ce7a0, 2), recordTypeSharePointShare, "SharingSet", u, at.Add(time.Second), ip, userAgentEdge, it)
+	set["TargetUserOrGroupType"] = "SharePointGroup"
+	set["TargetUserOrGroupName"] = anyoneLinkGroup(it, guid(td.seed^0x5ce7a0, 3))
+	s.addAuditScenario(td, "Audit.SharePoint", at.Add(time.Second), created, set)
+	return nil
 }

@@ -44,6 +44,7 @@ func TestDemoRaisesEveryRule(t *testing.T) {
 	rcfg.Tenants[0].ClientSecret = "simulator-secret" // the config's ${env:…:-simulator-secret}
 	rcfg.Storage = nil                                // in memory
 	rcfg.GraphEndpoint, rcfg.AuthorityHost, rcfg.HTTP.TLS.CAFile = sim.URL(), sim.URL()+"/", sim.CAFile
+	rcfg.ManagementEndpoint = sim.URL()
 	rcfg.PollInterval = time.Hour // one backfill; its snapshots are not repeated
 	rcfg.RateLimits = nil         // Graph's budget paces a real backfill; not what is tested
 	require.NoError(t, rcfg.Validate())
@@ -60,7 +61,13 @@ func TestDemoRaisesEveryRule(t *testing.T) {
 	t.Cleanup(func() { require.NoError(t, rcv.Shutdown(context.Background())) })
 
 	want := map[string]int{"brute_force": 1, "password_spray": 1, "privileged_role_without_mfa": 2, // and the break-glass account
-		"conditional_access_policy_disabled": 1, "impossible_travel": 1, "security_incident_severity_high": 1}
+		"conditional_access_policy_disabled": 1, "impossible_travel": 1, "security_incident_severity_high": 1,
+		"mailbox_forwarding_external": 1, "mass_file_download": 1, "anonymous_link_created": 1}
+	rules, err := loadRules("")
+	require.NoError(t, err)
+	for _, r := range rules {
+		require.Contains(t, want, r.Name, "every default rule is expected to fire")
+	}
 	byRule := func() map[string]int {
 		got := map[string]int{}
 		for _, inc := range incidentsOf(sink.AllLogs()...) {

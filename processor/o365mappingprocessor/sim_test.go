@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -269,6 +270,15 @@ func demoDay(t *testing.T, scenarios ...string) map[string][]plog.LogRecord {
 			require.NoError(t, p.ConsumeLogs(context.Background(), receiverLogs(t, src.dataset, pg)))
 		}
 	}
+	// The Management Activity API's blobs, each as the receiver emits it: one batch of its records.
+	for _, blob := range sim.AuditBlobs(tenant.ID) {
+		i := slices.IndexFunc(catalog.All(), func(ds *catalog.Dataset) bool { return ds.ContentType == blob.ContentType })
+		require.GreaterOrEqual(t, i, 0, "no dataset of content type %s", blob.ContentType)
+		records, err := json.Marshal(blob.Records)
+		require.NoError(t, err)
+		pg := append(append([]byte(`{"value":`), records...), '}')
+		require.NoError(t, p.ConsumeLogs(context.Background(), receiverLogs(t, catalog.All()[i].Name, pg)))
+	}
 	out := map[string][]plog.LogRecord{}
 	for _, inc := range incidentsOf(sink.AllLogs()...) {
 		out[attrStr(inc, a.IncidentRule)] = append(out[attrStr(inc, a.IncidentRule)], inc)
@@ -307,6 +317,9 @@ func TestSimulatorScenarios(t *testing.T) {
 		{"policy_report_only", "conditional_access_policy_disabled", a.PolicyID, "8f45d9e0-6c7b-4b7e-9b4c-2a6f0c1b7d11"},
 		{"impossible_travel", "impossible_travel", a.UserName, "kenji.watanabe@contoso.onmicrosoft.com"},
 		{"incident_escalation", "security_incident_severity_high", a.SecurityIncidentID, "88000001"},
+		{"mailbox_forwarding", "mailbox_forwarding_external", a.UserName, "lucas.moreau@contoso.onmicrosoft.com"},
+		{"mass_download", "mass_file_download", a.UserName, "priya.nair@contoso.onmicrosoft.com"},
+		{"anonymous_link", "anonymous_link_created", a.UserName, "sofia.lindqvist@contoso.onmicrosoft.com"},
 	}
 	require.ElementsMatch(t, graphsim.ScenarioNames(), func() []string {
 		var names []string
