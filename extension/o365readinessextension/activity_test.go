@@ -13,6 +13,7 @@ import (
 
 	"github.com/otelcol-o365/otelcol-o365/internal/graphsim"
 	"github.com/otelcol-o365/otelcol-o365/internal/graphsim/graphsimtest"
+	"github.com/otelcol-o365/otelcol-o365/internal/o365status"
 	"github.com/otelcol-o365/otelcol-o365/receiver/o365receiver"
 )
 
@@ -55,4 +56,37 @@ func TestReadinessAuditFeed(t *testing.T) {
 			assert.Empty(t, sim.Subscription(graphsimtest.TenantID(1), "Audit.Exchange"))
 		})
 	}
+}
+
+// A tenant whose unified audit logging is off: the audit dataset is not ready, and the page says why
+// and what to run — not a bad request, not a missing subscription the receiver will start.
+func TestReadinessAuditingDisabled(t *testing.T) {
+	tenant := graphsimtest.Tenant(1, nil)
+	tenant.AuditingDisabled = true
+	sim := graphsimtest.Start(t, graphsim.Config{Seed: 27, Tenants: []graphsim.Tenant{tenant}})
+	// Probes are reused briefly here: a probe that ran before the first poll tried to start the
+	// subscription only saw it not started.
+	ext, c := startExtension(t, func(cfg *Config) { cfg.Probe.Interval = 50 * time.Millisecond })
+	rcfg := simReceiverConfig(sim, 1)
+	rcfg.ManagementEndpoint = sim.URL()
+	enabled := true
+	rcfg.Tenants[0].Datasets = map[string]o365receiver.DatasetConfig{"audit_exchange": {Enabled: &enabled}}
+	startReceiver(t, rcfg, new(consumertest.LogsSink), ext)
+
+	status, tr := c.waitTenant("tenant1", func(tr TenantReadiness) bool {
+		return polledOnce(tr) && dataset(t, tr, "audit_exchange").Endpoint.ErrorKind == o365status.ErrorAuditingDisabled
+	})
+	d := dataset(t, tr, "audit_exchange")
+	assert.Equal(t, http.StatusServiceUnavailable, status)
+	assert.Equal(t, o365status.ErrorAuditingDisabled, d.Streams[0].LastErrorKind)
+	assert.False(t, d.Ready, dump(d))
+	assert.Empty(t, d.Permissions.Missing, "the permission is granted")
+	require.NotEmpty(t, d.Reasons)
+	assert.True(t, containsAny(d.Reasons, "auditing: the tenant's unified audit logging is turned off"), d.Reasons)
+	assert.True(t, containsAny(d.Reasons, "Set-AdminAuditLogConfig -UnifiedAuditLogIngestionEnabled $true"), d.Reasons)
+	for _, r := range d.Reasons {
+		assert.NotContains(t, r, "the receiver starts it on its next poll", "the probe agrees with the stream")
+		assert.NotContains(t, r, "rejected the request (4xx)")
+	}
+	assert.Empty(t, sim.Subscription(graphsimtest.TenantID(1), "Audit.Exchange"))
 }

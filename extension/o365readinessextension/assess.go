@@ -138,6 +138,7 @@ const (
 var hardKinds = map[string]bool{
 	o365status.ErrorAuth: true, o365status.ErrorPermission: true, o365status.ErrorLicence: true,
 	o365status.ErrorBadRequest: true, o365status.ErrorStorage: true, o365status.ErrorForeignHost: true,
+	o365status.ErrorAuditingDisabled: true,
 }
 
 // assessInput is everything the assessment of one tenant reads; assess itself does no I/O.
@@ -432,7 +433,7 @@ func streamIssue(tenant string, ds o365status.Dataset, s o365status.StreamStatus
 	case !s.NextPoll.IsZero():
 		text += fmt.Sprintf("; next poll at %s", fmtTime(s.NextPoll))
 	}
-	if s.LastErrorKind == o365status.ErrorPermission || s.LastErrorKind == o365status.ErrorLicence {
+	if s.LastErrorKind == o365status.ErrorPermission || s.LastErrorKind == o365status.ErrorLicence || s.LastErrorKind == o365status.ErrorAuditingDisabled {
 		text += fmt.Sprintf(" (after fixing it, POST /run/%s?dataset=%s retries at once)", tenant, ds.Name)
 	} else if !blocking {
 		text += fmt.Sprintf(" (the stream cools down after %d failed polls in a row)", o365status.CoolDownAfter)
@@ -457,6 +458,9 @@ func kindPhrase(kind string, ds o365status.Dataset) string {
 		return "Graph rejected the request (4xx)"
 	case o365status.ErrorStorage:
 		return "checkpoint storage failed"
+	case o365status.ErrorAuditingDisabled:
+		return "auditing: the tenant's unified audit logging is turned off, so the Management Activity API serves it no content; " +
+			"turn it on in Microsoft Purview (Audit) or with Set-AdminAuditLogConfig -UnifiedAuditLogIngestionEnabled $true"
 	case o365status.ErrorForeignHost:
 		return "Graph sent a link to another host, not followed so that the token stays with Graph (a proxy rewriting links, or a misconfigured graph_endpoint)"
 	case "":

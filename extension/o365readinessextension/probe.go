@@ -160,6 +160,8 @@ func classifyProbe(err error, timedOut bool, at time.Time) *probeResult {
 	res.message = err.Error()
 	var ge *graph.Error
 	switch {
+	case errors.Is(err, o365status.ErrAuditingDisabled): // before its Graph error, a 400 of no use to the reader
+		res.kind = o365status.ErrorAuditingDisabled
 	case errors.As(err, &ge):
 		res.kind, res.status, res.code = ge.Kind.String(), ge.Status, ge.Code
 		if timedOut && ge.Kind == graph.KindTransient && ge.Status == 0 {

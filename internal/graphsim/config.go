@@ -120,6 +120,9 @@ type Tenant struct {
 	Apps []App `yaml:"apps"`
 	// Unlicensed makes premium (Entra ID P1/P2) endpoints answer 403, as a tenant without the licence.
 	Unlicensed bool `yaml:"unlicensed"`
+	// AuditingDisabled turns the tenant's unified audit logging off: the Management Activity API refuses
+	// to start its subscriptions (see Server.SetAuditingDisabled).
+	AuditingDisabled bool `yaml:"auditing_disabled"`
 	// Datasets to generate, by receiver dataset name. Event streams: signins (interactive),
 	// signins_non_interactive, signins_service_principal, signins_managed_identity, directory_audits,
 	// security_alerts, risk_detections, security_incidents, intune_audit_events. Snapshots:

@@ -82,11 +82,17 @@ type activityFeeds struct {
 	blobs    map[string][]*storedBlob     // tenant → blobs, in insertion order
 	pageSize int
 	fetches  map[string]int // contentId → times fetched
+	// auditingOff: tenants whose unified audit logging is turned off
+	auditingOff map[string]bool
 }
 
 func (s *Server) feeds() *activityFeeds {
 	s.feedOnce.Do(func() {
-		s.feed = &activityFeeds{subs: map[string]map[string]string{}, blobs: map[string][]*storedBlob{}, pageSize: 100, fetches: map[string]int{}}
+		s.feed = &activityFeeds{subs: map[string]map[string]string{}, blobs: map[string][]*storedBlob{}, pageSize: 100, fetches: map[string]int{},
+			auditingOff: map[string]bool{}}
+		for _, t := range s.cfg.Tenants {
+			s.feed.auditingOff[t.ID] = t.AuditingDisabled
+		}
 	})
 	return s.feed
 }
@@ -115,6 +121,27 @@ func (s *Server) AuditBlobs(tenantID string) []AuditBlob {
 		out = append(out, b.AuditBlob)
 	}
 	return out
+}
+
+// SetAuditingDisabled turns a tenant's unified audit logging off (or on again): while off, starting a
+// subscription answers what the API answers then (startRefusedAuditingOff).
+func (s *Server) SetAuditingDisabled(tenantID string, off bool) {
+	f := s.feeds()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.auditingOff[tenantID] = off
+}
+
+// startRefusedAuditingOff is the API's answer to subscriptions/start for a tenant whose unified audit
+// logging is off: 400 with no documented error code, a DataServiceException "Tenant <id> does not
+// exist" whose text is split between the error's code (cut inside the AppId) and its message, as the
+// reports show it (MicrosoftDocs/office-365-management-api#89, microsoft/powerapps-tools#239).
+func startRefusedAuditingOff(tenantID, contentType, appID, publisher string) (code, message string) {
+	code = fmt.Sprintf("StartSubscription [CorrId=%s][TenantId=%s,ContentType=%s,ApplicationId=%s,PublisherId=%s][AppId",
+		uuid.NewString(), tenantID, contentType, appID, publisher)
+	message = appID[min(1, len(appID)):] + "] failed. Exception: Microsoft.Office.Compliance.Audit.DataServiceException: Tenant " + tenantID +
+		" does not exist.\r\n   at Microsoft.Office.Compliance.Audit.API.AzureManager.<GetSubscriptionTableClientForTenantAsync>d__52.MoveNext()"
+	return code, message
 }
 
 // SetSubscription sets the status of a tenant's subscription ("enabled", "disabled"; "" removes it).
@@ -211,6 +238,15 @@ func (s *Server) handleActivity(op string) http.HandlerFunc {
 		defer feeds.mu.Unlock()
 		switch op {
 		case "start":
+			if feeds.auditingOff[claims.TenantID] {
+				publisher := r.URL.Query().Get("PublisherIdentifier")
+				if publisher == "" {
+					publisher = claims.TenantID
+				}
+				code, msg := startRefusedAuditingOff(claims.TenantID, ct, claims.AppID, publisher)
+				fail(http.StatusBadRequest, code, msg)
+				return
+			}
 			if feeds.subs[claims.TenantID] == nil {
 				feeds.subs[claims.TenantID] = map[string]string{}
 			}

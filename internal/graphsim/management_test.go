@@ -94,3 +94,37 @@ func TestManagementActivityAPI(t *testing.T) {
 	tooOld := "&startTime=" + now.Add(-8*24*time.Hour).Format("2006-01-02T15:04:05") + "&endTime=" + now.Add(-7*24*time.Hour-time.Hour).Format("2006-01-02T15:04:05")
 	require.Equal(t, "AF20030", afCode(t, e.get(list+tooOld, mgmt)), "more than 7 days back")
 }
+
+// With the tenant's unified audit logging off, starting a subscription answers what the API answers
+// then: 400 with no documented code and "Tenant <id> does not exist" split across code and message;
+// once auditing is on again, the start succeeds.
+func TestManagementActivityAuditingDisabled(t *testing.T) {
+	cfg := smallTenants(1, nil)
+	cfg.Tenants[0].AuditingDisabled = true
+	e := start(t, cfg)
+	mgmt := e.tokenFor(tenant1, mgmtScope)
+	startSub := func() (int, string, string) {
+		req, err := http.NewRequest(http.MethodPost, e.sim.URL()+feedPath(tenant1, "subscriptions/start")+"?contentType=Audit.SharePoint", nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+mgmt)
+		resp, err := e.client.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		var body struct {
+			Error struct{ Code, Message string } `json:"error"`
+		}
+		_ = json.NewDecoder(resp.Body).Decode(&body)
+		return resp.StatusCode, body.Error.Code, body.Error.Message
+	}
+	status, code, msg := startSub()
+	require.Equal(t, http.StatusBadRequest, status)
+	require.True(t, strings.HasPrefix(code, "StartSubscription [CorrId="), code)
+	require.Contains(t, code, "ContentType=Audit.SharePoint")
+	require.Contains(t, msg, "DataServiceException: Tenant "+tenant1+" does not exist.")
+	require.Empty(t, e.sim.Subscription(tenant1, "Audit.SharePoint"))
+
+	e.sim.SetAuditingDisabled(tenant1, false)
+	status, _, _ = startSub()
+	require.Equal(t, http.StatusOK, status)
+	require.Equal(t, "enabled", e.sim.Subscription(tenant1, "Audit.SharePoint"))
+}

@@ -16,6 +16,10 @@ import (
 // ErrNotConfigured is returned for a tenant or dataset the receiver does not collect.
 var ErrNotConfigured = errors.New("not configured")
 
+// ErrAuditingDisabled is in the errors of the Management Activity API datasets (polls and probes) when
+// the API refuses the tenant because its unified audit logging is turned off: kind ErrorAuditingDisabled.
+var ErrAuditingDisabled = errors.New("auditing disabled")
+
 // Registrar is implemented by extensions that want to know about running o365 receivers.
 type Registrar interface {
 	RegisterProvider(id component.ID, p Provider)
@@ -120,6 +124,9 @@ const (
 	ErrorStorage = "storage"
 	// ErrorLeaseLost: another collector replica took the tenant over; this one stops polling it.
 	ErrorLeaseLost = "lease_lost"
+	// ErrorAuditingDisabled: the Management Activity API refused the subscription because the tenant's
+	// unified audit logging is turned off; an admin has to turn it on.
+	ErrorAuditingDisabled = "auditing_disabled"
 )
 
 // CoolDownAfter is the number of consecutive failed polls after which a stream cools down

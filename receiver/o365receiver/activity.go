@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -15,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/otelcol-o365/otelcol-o365/internal/graph"
+	"github.com/otelcol-o365/otelcol-o365/internal/o365status"
 	"github.com/otelcol-o365/otelcol-o365/receiver/o365receiver/internal/checkpoint"
 )
 
@@ -29,6 +32,9 @@ type activityStream struct {
 	*task
 	cp         *checkpoint.Stream
 	subscribed bool // the subscription was seen enabled or started by this receiver
+	// auditingOff: the last start of the subscription was refused because the tenant's auditing is off
+	// (read by the readiness probe, which runs beside the polls).
+	auditingOff atomic.Bool
 }
 
 // activityTimeLayout is the form the API takes startTime and endTime in (UTC, to the second).
@@ -129,7 +135,7 @@ func (s *activityStream) list(ctx context.Context, start, end time.Time) ([]blob
 		var info graph.ResponseInfo
 		req := s.graphRequest(link)
 		req.Header, req.Info = &hdr, &info
-		err := s.client.Get(ctx, req, func(body []byte) error {
+		err := s.get(ctx, req, func(body []byte) error {
 			page = nil
 			return json.Unmarshal(body, &page)
 		})
@@ -173,7 +179,7 @@ func (s *activityStream) collect(ctx context.Context, b blobRef, now time.Time) 
 	// The blob is a bare JSON array of records: decoded as the value of a page, by the decoder that
 	// keeps the API's field order and integer types, so the body is the record verbatim.
 	logs, lrs := s.newBatch()
-	err := s.client.Get(ctx, s.graphRequest(b.ContentURI), func(body []byte) error {
+	err := s.get(ctx, s.graphRequest(b.ContentURI), func(body []byte) error {
 		lrs.RemoveIf(func(plog.LogRecord) bool { return true }) // a retried fetch starts from scratch
 		page := make([]byte, 0, len(body)+len(`{"value":}`))
 		page = append(append(append(page, `{"value":`...), body...), '}')
@@ -246,7 +252,7 @@ type subscription struct {
 // ("" = none).
 func (s *activityStream) subscriptionStatus(ctx context.Context) (string, error) {
 	var subs []subscription
-	err := s.client.Get(ctx, s.graphRequest(s.feedURL("subscriptions/list", nil)), func(body []byte) error {
+	err := s.get(ctx, s.graphRequest(s.feedURL("subscriptions/list", nil)), func(body []byte) error {
 		subs = nil
 		return json.Unmarshal(body, &subs)
 	})
@@ -275,7 +281,11 @@ func (s *activityStream) ensureSubscription(ctx context.Context) error {
 	q.Set("contentType", s.ds.ContentType)
 	req := s.graphRequest(s.feedURL("subscriptions/start", q))
 	req.Method = http.MethodPost
-	err = s.client.Get(ctx, req, func([]byte) error { return nil })
+	err = s.get(ctx, req, func([]byte) error { return nil })
+	s.auditingOff.Store(errors.Is(err, o365status.ErrAuditingDisabled))
+	if s.auditingOff.Load() {
+		return err
+	}
 	var ge *graph.Error
 	if errors.As(err, &ge) && (ge.Kind == graph.KindPermission || ge.Kind == graph.KindAuth || ge.Code == "AF20023") {
 		wrapped := *ge
@@ -292,11 +302,49 @@ func (s *activityStream) ensureSubscription(ctx context.Context) error {
 	return nil
 }
 
+// tenantMissing is what subscriptions/start answers, with 400 and no documented error code, for a
+// tenant whose unified audit logging is off: a DataServiceException "Tenant <id> does not exist",
+// split across the error's code and message (reported in MicrosoftDocs/office-365-management-api#89,
+// microsoft/powerapps-tools#239 and #1161, counteractive/o365beat#58; the API's FAQ: "Office 365
+// unified auditing must be enabled for your organization to pull records via the Management Activity
+// API"). A wrong tenant id is refused earlier, by the token endpoint or with AF20010–AF20013.
+var tenantMissing = regexp.MustCompile(`Tenant [0-9A-Fa-f-]+ does not exist`)
+
+// get is the stream's request: a refusal for disabled auditing becomes an error of its own kind that
+// says what to do (o365status.ErrorAuditingDisabled), wrapping the API's answer.
+func (s *activityStream) get(ctx context.Context, req graph.Request, fn func([]byte) error) error {
+	err := s.client.Get(ctx, req, fn)
+	var ge *graph.Error
+	if !errors.As(err, &ge) || ge.Status != http.StatusBadRequest || !tenantMissing.MatchString(ge.Code+ge.Message) {
+		return err
+	}
+	return &auditingDisabledError{ge: ge, msg: fmt.Sprintf("unified audit logging is turned off for the tenant, so the Management Activity API has no %s content for it "+
+		"(HTTP %d %q, client-request-id %s). Turn on auditing in Microsoft Purview (Audit: \"Start recording user and admin activity\") or in Exchange Online PowerShell "+
+		"(Set-AdminAuditLogConfig -UnifiedAuditLogIngestionEnabled $true); the change takes up to 60 minutes, and the first content comes up to 12 h after the subscription starts",
+		s.ds.ContentType, ge.Status, tenantMissing.FindString(ge.Code+ge.Message), ge.ClientReqID)}
+}
+
+// auditingDisabledError says what to do, without the API's stack trace; it unwraps to
+// o365status.ErrAuditingDisabled and to the API's answer (its status, code and request ids for the log).
+type auditingDisabledError struct {
+	msg string
+	ge  *graph.Error
+}
+
+func (e *auditingDisabledError) Error() string { return e.msg }
+func (e *auditingDisabledError) Unwrap() []error {
+	return []error{o365status.ErrAuditingDisabled, e.ge}
+}
+
 // probe checks, within the tenant's budget, that the subscription is enabled (for readiness).
 func (s *activityStream) probe(ctx context.Context) error {
 	status, err := s.subscriptionStatus(ctx)
 	if err != nil {
 		return err
+	}
+	if !strings.EqualFold(status, "enabled") && s.auditingOff.Load() {
+		return fmt.Errorf("%w: the tenant's subscription to %s is %s, and its last start was refused because unified audit logging is turned off "+
+			"(turn it on: Set-AdminAuditLogConfig -UnifiedAuditLogIngestionEnabled $true)", o365status.ErrAuditingDisabled, s.ds.ContentType, orNone(status))
 	}
 	if !strings.EqualFold(status, "enabled") {
 		return &graph.Error{Kind: graph.KindBadRequest, Code: "AF20022", Message: fmt.Sprintf(

@@ -217,6 +217,40 @@ func TestActivityFeedReportsASubscriptionItMayNotStart(t *testing.T) {
 	require.Zero(t, sink.LogRecordCount())
 }
 
+// A tenant whose unified audit logging is off: the API refuses the subscription with its undocumented
+// "Tenant … does not exist"; the stream reports auditing as disabled, with the remedy, cools down as for
+// a 403, and the probe says the same. Once auditing is turned on, the stream recovers by itself.
+func TestActivityFeedReportsDisabledAuditing(t *testing.T) {
+	sim := graphsimtest.Start(t, graphsim.Config{Seed: 8, Tenants: []graphsim.Tenant{graphsimtest.Tenant(1, nil)}})
+	tid := graphsimtest.TenantID(1)
+	sim.SetAuditingDisabled(tid, true)
+	blob := auditRecords("r", 2, time.Now().Add(-time.Hour))
+	sim.AddAuditBlob(tid, graphsim.AuditBlob{ContentType: exchange, Created: time.Now().Add(-30 * time.Minute), Records: blob})
+	sink := new(consumertest.LogsSink)
+	cfg := activityConfig(sim)
+	cfg.ForbiddenRetryInterval = 200 * time.Millisecond
+	r := startReceiver(t, cfg, sink)
+	require.Eventually(t, func() bool { return activityStatus(r).LastErrorKind != "" }, 20*time.Second, 10*time.Millisecond)
+	st := activityStatus(r)
+	require.Equal(t, o365status.ErrorAuditingDisabled, st.LastErrorKind)
+	require.Equal(t, o365status.StateCoolingDown, st.State, "retrying sooner cannot help")
+	require.Contains(t, st.LastError, "unified audit logging is turned off for the tenant")
+	require.Contains(t, st.LastError, "Set-AdminAuditLogConfig -UnifiedAuditLogIngestionEnabled $true")
+	require.Contains(t, st.LastError, "Tenant "+tid+" does not exist", "the API's answer is quoted")
+	require.NotContains(t, st.LastError, "AzureManager", "without its stack trace")
+	require.Empty(t, sim.Subscription(tid, exchange))
+
+	err := r.Probe(context.Background(), cfgTenant(r), "audit_exchange")
+	require.ErrorIs(t, err, o365status.ErrAuditingDisabled)
+	require.ErrorContains(t, err, "unified audit logging is turned off")
+	require.Zero(t, sink.LogRecordCount())
+
+	sim.SetAuditingDisabled(tid, false)
+	require.Eventually(t, func() bool { return sink.LogRecordCount() == len(blob) }, 20*time.Second, 10*time.Millisecond)
+	require.Empty(t, activityStatus(r).LastErrorKind)
+	require.NoError(t, r.Probe(context.Background(), cfgTenant(r), "audit_exchange"))
+}
+
 func cfgTenant(r *o365Receiver) string { return r.cfg.Tenants[0].label() }
 
 // Each cloud's Management Activity API host and token scope (the API reference's "Activity API

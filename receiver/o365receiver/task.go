@@ -267,7 +267,7 @@ func (t *task) schedule(kind string, failures int) (time.Duration, string) {
 	switch {
 	case failures == 0:
 		return t.interval, StateOK
-	case kind == o365status.ErrorPermission || kind == o365status.ErrorLicence:
+	case kind == o365status.ErrorPermission || kind == o365status.ErrorLicence || kind == o365status.ErrorAuditingDisabled:
 		return max(t.interval, t.r.cfg.ForbiddenRetryInterval), StateCoolingDown
 	case failures < coolDownAfter:
 		return t.interval, StateFailing
@@ -309,6 +309,9 @@ func errorKind(err error) string {
 	}
 	if errors.Is(err, errStorage) {
 		return o365status.ErrorStorage
+	}
+	if errors.Is(err, o365status.ErrAuditingDisabled) {
+		return o365status.ErrorAuditingDisabled
 	}
 	return graph.KindOf(err).String()
 }
