@@ -100,7 +100,7 @@ type Config struct {
 	// RetryAfterHTTPDate sends Retry-After as an HTTP-date (RFC 9110 §10.2.3) instead of delta-seconds;
 	// HTTP allows both and Graph documents only seconds.
 	RetryAfterHTTPDate bool `yaml:"retry_after_http_date"`
-	// Latency is added to every Graph response (not to token requests).
+	// Latency is added to every Graph and Management Activity API response (not to token requests).
 	Latency time.Duration `yaml:"latency"`
 	// Faults are injected at random (seeded) into Graph responses.
 	Faults []Fault `yaml:"faults"`

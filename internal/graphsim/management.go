@@ -206,6 +206,9 @@ func (s *Server) handleActivity(op string) http.HandlerFunc {
 			fail(http.StatusForbidden, "AF20010", fmt.Sprintf("The tenant ID passed in the URL (%s) does not match the tenant ID passed in the access token (%s).", tenant, claims.TenantID))
 			return
 		}
+		if !s.sleep(r.Context()) {
+			return
+		}
 		if f, _, faulty := s.pickFault(r.URL.Path); faulty && f.Kind == "status" {
 			s.stats.faults.Add(1)
 			if f.RetryAfter > 0 {

@@ -106,12 +106,10 @@ func (s *activityStream) poll(ctx context.Context) (int, error) {
 		if err != nil {
 			return emitted, err
 		}
-		for _, b := range blobs {
-			n, err := s.collect(ctx, b, now)
-			emitted += n
-			if err != nil {
-				return emitted, err
-			}
+		n, err := s.collectAll(ctx, blobs, now)
+		emitted += n
+		if err != nil {
+			return emitted, err
 		}
 		start = end
 	}
@@ -156,28 +154,96 @@ func (s *activityStream) list(ctx context.Context, start, end time.Time) ([]blob
 	return out, nil
 }
 
-// collect fetches one blob not collected yet and emits its new records; an expired blob is a reported
-// gap, committed so that it is not tried again.
-func (s *activityStream) collect(ctx context.Context, b blobRef, now time.Time) (int, error) {
-	blobKey := checkpoint.KeyOf("blob", b.ContentID)
-	if s.cp.Seen(blobKey) {
-		return 0, nil
+// blobFetchers is how many blobs are fetched at once (and held, fetched, until their turn to be emitted).
+// Each fetch is one request of the tenant's Management API budget, which paces them; fetching several
+// at once hides the API's latency, which alone would keep a catch-up of 7 days' blobs (one request each)
+// far below the budget.
+const blobFetchers = 4
+
+// blobWork is what collecting one listed blob takes: nothing (collected already, or listed twice), a gap
+// (expired before it could be fetched), or a fetch.
+type blobWork int
+
+const (
+	blobSkip blobWork = iota
+	blobExpired
+	blobFetch
+)
+
+// fetchedBlob is a fetched blob's records, decoded into a batch of the stream's resource.
+type fetchedBlob struct {
+	logs plog.Logs
+	lrs  plog.LogRecordSlice
+	err  error
+}
+
+// collectAll collects the listed blobs not collected yet: fetched blobFetchers at a time, emitted and
+// committed one after the other in listing order, so the checkpoint is written by one goroutine and a
+// failure stops at the blob that failed.
+func (s *activityStream) collectAll(ctx context.Context, blobs []blobRef, now time.Time) (int, error) {
+	work := make([]blobWork, len(blobs))
+	listed := make(map[string]bool, len(blobs))
+	for i, b := range blobs {
+		switch {
+		case listed[b.ContentID] || s.cp.Seen(checkpoint.KeyOf("blob", b.ContentID)):
+			work[i] = blobSkip
+		case expiredAt(b, now):
+			work[i] = blobExpired
+		default:
+			work[i] = blobFetch
+		}
+		listed[b.ContentID] = true
 	}
-	created, _ := time.Parse(time.RFC3339Nano, b.ContentCreated)
-	if created.IsZero() {
-		created = now // keep its key a full lookback
+	emitted := 0
+	err := fetchInOrder(ctx, len(blobs), blobFetchers,
+		func(ctx context.Context, i int) fetchedBlob {
+			if work[i] != blobFetch {
+				return fetchedBlob{}
+			}
+			return s.fetch(ctx, blobs[i])
+		},
+		func(i int, f fetchedBlob) error {
+			var n int
+			var err error
+			switch work[i] {
+			case blobExpired:
+				err = s.expired(ctx, blobs[i], now, "expired before it could be fetched")
+			case blobFetch:
+				n, err = s.emit(ctx, blobs[i], f, now)
+			}
+			emitted += n
+			return err
+		})
+	return emitted, err
+}
+
+func expiredAt(b blobRef, now time.Time) bool {
+	exp, err := time.Parse(time.RFC3339Nano, b.ContentExpiration)
+	return err == nil && !now.Before(exp)
+}
+
+// createdOf is when the blob became available, which times its keys in the checkpoint (now when the
+// listing gave none: its keys are kept a full lookback).
+func createdOf(b blobRef, now time.Time) time.Time {
+	if created, err := time.Parse(time.RFC3339Nano, b.ContentCreated); err == nil {
+		return created
 	}
-	expired := func(why string) (int, error) {
-		s.gap(fmt.Sprintf("blob %s (available since %s, expiring %s) %s; its records are lost", b.ContentID, b.ContentCreated, b.ContentExpiration, why))
-		commitCtx, cancel := finishing(ctx)
-		defer cancel()
-		return 0, s.commitTo(commitCtx, s.cp, []checkpoint.Key{blobKey}, created, time.Time{})
-	}
-	if exp, err := time.Parse(time.RFC3339Nano, b.ContentExpiration); err == nil && !now.Before(exp) {
-		return expired("expired before it could be fetched")
-	}
-	// The blob is a bare JSON array of records: decoded as the value of a page, by the decoder that
-	// keeps the API's field order and integer types, so the body is the record verbatim.
+	return now
+}
+
+// expired reports a blob that can no longer be fetched as a gap, and commits it so that it is not tried
+// again.
+func (s *activityStream) expired(ctx context.Context, b blobRef, now time.Time, why string) error {
+	s.gap(fmt.Sprintf("blob %s (available since %s, expiring %s) %s; its records are lost", b.ContentID, b.ContentCreated, b.ContentExpiration, why))
+	commitCtx, cancel := finishing(ctx)
+	defer cancel()
+	return s.commitTo(commitCtx, s.cp, []checkpoint.Key{checkpoint.KeyOf("blob", b.ContentID)}, createdOf(b, now), time.Time{})
+}
+
+// fetch gets one blob: a bare JSON array of records, decoded as the value of a page by the decoder that
+// keeps the API's field order and integer types, so that each body is the record verbatim. It touches
+// nothing of the stream but its client: fetches run beside each other and beside emit.
+func (s *activityStream) fetch(ctx context.Context, b blobRef) fetchedBlob {
 	logs, lrs := s.newBatch()
 	err := s.get(ctx, s.graphRequest(b.ContentURI), func(body []byte) error {
 		lrs.RemoveIf(func(plog.LogRecord) bool { return true }) // a retried fetch starts from scratch
@@ -186,13 +252,22 @@ func (s *activityStream) collect(ctx context.Context, b blobRef, now time.Time) 
 		_, err := graph.FastDecoder{}.Decode(page, func() pcommon.Map { return lrs.AppendEmpty().Body().SetEmptyMap() })
 		return err
 	})
-	switch {
-	case hasCode(err, "AF20051"):
-		return expired("expired while waiting to be fetched")
-	case err != nil:
-		return 0, err
+	if err == nil {
+		s.r.tb.O365PagesFetched.Add(ctx, 1, s.attrs)
 	}
-	s.r.tb.O365PagesFetched.Add(ctx, 1, s.attrs)
+	return fetchedBlob{logs: logs, lrs: lrs, err: err}
+}
+
+// emit hands a fetched blob's new records to the next consumer and commits them with the blob; a blob
+// that expired while waiting to be fetched (AF20051) is a gap.
+func (s *activityStream) emit(ctx context.Context, b blobRef, f fetchedBlob, now time.Time) (int, error) {
+	switch {
+	case hasCode(f.err, "AF20051"):
+		return 0, s.expired(ctx, b, now, "expired while waiting to be fetched")
+	case f.err != nil:
+		return 0, f.err
+	}
+	lrs := f.lrs
 	observed := pcommon.NewTimestampFromTime(time.Now())
 	keys := make([]checkpoint.Key, 0, lrs.Len()+1)
 	onPage := make(map[checkpoint.Key]bool, lrs.Len())
@@ -223,14 +298,14 @@ func (s *activityStream) collect(ctx context.Context, b blobRef, now time.Time) 
 	}
 	n := lrs.Len()
 	if n > 0 {
-		if err := s.deliver(ctx, logs, n); err != nil {
+		if err := s.deliver(ctx, f.logs, n); err != nil {
 			return 0, err
 		}
 	}
 	// The consumer has the records: commit them with the blob, even if shutdown began meanwhile.
 	commitCtx, cancel := finishing(ctx)
 	defer cancel()
-	return n, s.commitTo(commitCtx, s.cp, append(keys, blobKey), created, time.Time{})
+	return n, s.commitTo(commitCtx, s.cp, append(keys, checkpoint.KeyOf("blob", b.ContentID)), createdOf(b, now), time.Time{})
 }
 
 // gap reports content the stream could not collect: a warning, and in the status for readiness.

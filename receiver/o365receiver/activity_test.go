@@ -2,6 +2,7 @@ package o365receiver
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"slices"
 	"strings"
@@ -296,11 +297,15 @@ func TestActivityFeedSendsNoTokenToAnotherHost(t *testing.T) {
 	require.Zero(t, sink.LogRecordCount())
 }
 
+// catchUpLatency is added to each simulator response of TestActivityFeedCatchUpRequests, to measure the
+// catch-up's time against an API slower than the local simulator (docs/benchmarks.md §6b).
+var catchUpLatency = flag.Duration("catchup-latency", 0, "latency of each simulator response in TestActivityFeedCatchUpRequests")
+
 // Catching up the API's whole 7 days of one content type costs one request per blob, plus the content
 // listings: one per 24 h window and one per further NextPageUri page, plus the subscription check. The
 // figures are logged for docs/benchmarks.md (go test -run TestActivityFeedCatchUpRequests -v).
 func TestActivityFeedCatchUpRequests(t *testing.T) {
-	sim := graphsimtest.Start(t, graphsim.Config{Seed: 10, Tenants: []graphsim.Tenant{graphsimtest.Tenant(1, nil)}})
+	sim := graphsimtest.Start(t, graphsim.Config{Seed: 10, Tenants: []graphsim.Tenant{graphsimtest.Tenant(1, nil)}, Latency: *catchUpLatency})
 	tid := graphsimtest.TenantID(1)
 	sim.SetSubscription(tid, exchange, "enabled")
 	const perDay, pageSize = 288, 100 // a blob an hour; 100 blobs a listing page (the API documents no size)
