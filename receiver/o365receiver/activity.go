@@ -310,7 +310,7 @@ func (s *activityStream) emit(ctx context.Context, b blobRef, f fetchedBlob, now
 
 // gap reports content the stream could not collect: a warning, and in the status for readiness.
 func (s *activityStream) gap(what string) {
-	s.logger.Warn("Audit content was not collected: "+what, zap.String("content_type", s.ds.ContentType))
+	s.logger().Warn("Audit content was not collected: "+what, zap.String("content_type", s.ds.ContentType))
 	s.update(func(st *StreamStatus) {
 		st.Gaps++
 		st.LastGap, st.LastGapAt = what, time.Now()
@@ -371,7 +371,7 @@ func (s *activityStream) ensureSubscription(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.logger.Info("Started the tenant's subscription to the content type; Microsoft makes the first content available up to 12 h later",
+	s.logger().Info("Started the tenant's subscription to the content type; Microsoft makes the first content available up to 12 h later",
 		zap.String("content_type", s.ds.ContentType), zap.String("previous_status", orNone(status)))
 	s.subscribed = true
 	return nil

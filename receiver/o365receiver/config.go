@@ -64,6 +64,13 @@ type Config struct {
 	// (first start, outage) is read in time spans fetched concurrently and emitted in time order, so
 	// slow pages still fill the request budget.
 	MaxConcurrentRequests int `mapstructure:"max_concurrent_requests"`
+	// PollWorkers bounds the polls in progress at once, across all tenants and datasets: due polls wait
+	// for a free worker, in the order they fell due.
+	PollWorkers int `mapstructure:"poll_workers"`
+	// SpreadFirstPolls places the first poll of a stream that has a stored position (after a restart,
+	// or taken over from another replica) at a fixed offset into its interval, so that the streams of
+	// thousands of tenants do not all poll at once; new streams still poll at once.
+	SpreadFirstPolls bool `mapstructure:"spread_first_polls"`
 	// MaxCooldown caps the growing pause after consecutive failed polls of a dataset.
 	MaxCooldown time.Duration `mapstructure:"max_cooldown"`
 	// ForbiddenRetryInterval is how often a dataset answering 403 (permission not granted, licence
@@ -162,6 +169,9 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.MaxConcurrentRequests < 1 {
 		errs = append(errs, errors.New("`max_concurrent_requests` must be at least 1"))
+	}
+	if cfg.PollWorkers < 1 {
+		errs = append(errs, errors.New("`poll_workers` must be at least 1"))
 	}
 	if cfg.MaxCooldown <= 0 {
 		errs = append(errs, errors.New("`max_cooldown` must be positive"))

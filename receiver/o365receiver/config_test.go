@@ -109,6 +109,7 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"duplicate_name", "`tenants[1].name` \"a\" is already used by tenants[0]"},
 		{"no_secret", "`tenants[0].client_secret` is empty and the environment variable O365_SECRET_99999999_0000_0000_0000_NOSECRETSET is not set"},
 		{"bad_page_size", "`page_size` must be between 1 and 1000, got 5000"},
+		{"zero_poll_workers", "`poll_workers` must be at least 1"},
 		{"http_graph_endpoint", "`graph_endpoint` must be an https:// URL, got \"http://graph.example\""},
 		{"zero_window", "`rate_limits.reports.window` must be positive"},
 		{"snapshot_lookback", "`tenants[0].datasets.role_assignments.lookback` applies only to event streams; role_assignments is a snapshot"},

@@ -45,6 +45,8 @@ func createDefaultConfig() component.Config {
 		RateLimitMaxMargin: 2 * time.Second,
 
 		MaxConcurrentRequests:  6,
+		PollWorkers:            64,
+		SpreadFirstPolls:       true,
 		MaxCooldown:            time.Hour,
 		ForbiddenRetryInterval: time.Hour,
 	}

@@ -48,7 +48,7 @@ type tenantLease struct {
 	tenant   *TenantConfig
 	tasks    []*task
 	resource string
-	logger   *zap.Logger
+	base     *zap.Logger // the receiver's: logger adds the tenant
 	fence    fence
 
 	lease  leasing.Lease
@@ -94,7 +94,7 @@ func newLeaseCoordinator(r *o365Receiver, lp leasing.Provider) *leaseCoordinator
 	for i := range r.cfg.Tenants {
 		t := &r.cfg.Tenants[i]
 		tl := &tenantLease{tenant: t, resource: prefix + "tenant/" + t.TenantID,
-			logger: r.set.Logger.With(zap.String("tenant", t.label()))}
+			base: r.set.Logger}
 		for _, tk := range r.tasks {
 			if tk.tenant == t {
 				tl.tasks = append(tl.tasks, tk)
@@ -185,7 +185,7 @@ func (c *leaseCoordinator) rebalance(ctx context.Context) {
 		}
 		tl.lease = lease
 		if err := tl.start(ctx, c.r, c.lp); err != nil {
-			tl.logger.Error("Cannot open fenced storage for the tenant; retrying at the next renewal", zap.Error(err))
+			tl.logger().Error("Cannot open fenced storage for the tenant; retrying at the next renewal", zap.Error(err))
 			continue
 		}
 		held++
@@ -260,6 +260,11 @@ func (c *leaseCoordinator) warn(ctx context.Context, msg string, err error) {
 	}
 }
 
+// logger names the tenant in its log lines; made for each line, not kept (see task.logger).
+func (tl *tenantLease) logger() *zap.Logger {
+	return tl.base.With(zap.String("tenant", tl.tenant.label()))
+}
+
 // polling reports a tenure under way (not ending).
 func (tl *tenantLease) polling() bool { return tl.cancel != nil }
 
@@ -291,7 +296,7 @@ func (tl *tenantLease) start(ctx context.Context, r *o365Receiver, lp leasing.Pr
 	}
 	tl.client = client
 	resume := tl.stoppedGeneration != 0 && tl.stoppedGeneration == tl.lease.Generation
-	tl.logger.Info("Polling the tenant: this replica holds its lease", zap.Int64("generation", tl.lease.Generation),
+	tl.logger().Info("Polling the tenant: this replica holds its lease", zap.Int64("generation", tl.lease.Generation),
 		zap.Bool("same_tenure", resume))
 	tl.fence.set(tl.lease)
 	tctx, cancel := context.WithCancel(context.Background())
@@ -322,7 +327,7 @@ func (c *leaseCoordinator) stopTenure(tl *tenantLease, why string, release bool)
 	for _, tk := range tl.tasks {
 		tk.update(func(st *StreamStatus) { st.State = StateStandby })
 	}
-	tl.logger.Info("Stopping polling the tenant", zap.String("reason", why))
+	tl.logger().Info("Stopping polling the tenant", zap.String("reason", why))
 	runs, client, lease := tl.runs, tl.client, tl.lease
 	tl.runs, tl.client, tl.lease = nil, nil, leasing.Lease{}
 	stopped := make(chan map[*task]<-chan struct{}, 1)
@@ -341,11 +346,11 @@ func (c *leaseCoordinator) stopTenure(tl *tenantLease, why string, release bool)
 		if release {
 			ctx, cancel := context.WithTimeout(context.Background(), releaseTimeout)
 			if err := c.lp.Release(ctx, lease); err != nil {
-				tl.logger.Warn("Cannot release the tenant lease; another replica takes over once it expires", zap.Error(err))
+				tl.logger().Warn("Cannot release the tenant lease; another replica takes over once it expires", zap.Error(err))
 			}
 			cancel()
 		}
-		tl.logger.Info("Stopped polling the tenant", zap.String("reason", why), zap.Int("streams_blocked_in_consumer", len(stuck)))
+		tl.logger().Info("Stopped polling the tenant", zap.String("reason", why), zap.Int("streams_blocked_in_consumer", len(stuck)))
 		stopped <- stuck
 	}()
 }

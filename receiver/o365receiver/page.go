@@ -146,13 +146,13 @@ func (t *task) deliver(ctx context.Context, logs plog.Logs, n int) error {
 		case err == nil:
 			t.r.tb.O365RecordsEmitted.Add(ctx, int64(n), t.attrs)
 			if attempt > 1 {
-				t.logger.Info("The next consumer accepted the records it had refused; collection continues",
+				t.logger().Info("The next consumer accepted the records it had refused; collection continues",
 					zap.Int("records", n), zap.Int("attempts", attempt), zap.Duration("refused_for", time.Since(began).Round(time.Millisecond)))
 			}
 			return nil
 		case allPermanent(err):
 			t.r.tb.O365RecordsDropped.Add(ctx, int64(n), t.attrs)
-			t.logger.Error("The next consumer rejected records permanently; they are dropped", zap.Int("records", n), zap.Error(err))
+			t.logger().Error("The next consumer rejected records permanently; they are dropped", zap.Int("records", n), zap.Error(err))
 			return nil
 		}
 		if consumererror.IsPermanent(err) { // some pipelines rejected it, others will take it later
@@ -160,10 +160,10 @@ func (t *task) deliver(ctx context.Context, logs plog.Logs, n int) error {
 		}
 		wait := bo.NextBackOff()
 		if attempt == 1 { // once per page: a long refusal does not flood the log
-			t.logger.Warn("The next consumer refused records; retrying until it accepts them, without advancing the position",
+			t.logger().Warn("The next consumer refused records; retrying until it accepts them, without advancing the position",
 				zap.Int("records", n), zap.Error(err))
 		}
-		t.logger.Debug("The next consumer refused records; retrying", zap.Int("records", n), zap.Int("attempt", attempt), zap.Duration("wait", wait), zap.Error(err))
+		t.logger().Debug("The next consumer refused records; retrying", zap.Int("records", n), zap.Int("attempt", attempt), zap.Duration("wait", wait), zap.Error(err))
 		timer := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():

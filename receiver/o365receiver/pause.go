@@ -44,7 +44,7 @@ func (t *task) savePause(until time.Time) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := t.store.Set(ctx, key, value); err != nil {
-		t.logger.Warn("Cannot keep the Retry-After pause in storage; a restart before it ends would not wait for it",
+		t.logger().Warn("Cannot keep the Retry-After pause in storage; a restart before it ends would not wait for it",
 			zap.Time("until", until), zap.Error(err))
 		return
 	}
@@ -57,7 +57,7 @@ func (t *task) restorePause(ctx context.Context) {
 	raw, err := t.store.Get(ctx, t.pauseStorageKey())
 	if err != nil || raw == nil {
 		if err != nil && ctx.Err() == nil {
-			t.logger.Warn("Cannot read the Retry-After pause kept in storage", zap.Error(err))
+			t.logger().Warn("Cannot read the Retry-After pause kept in storage", zap.Error(err))
 		}
 		return
 	}
@@ -66,5 +66,5 @@ func (t *task) restorePause(ctx context.Context) {
 		return
 	}
 	t.r.budget.Pause(t.pauseKey, p.Until)
-	t.logger.Info("Waiting out a Retry-After pause Graph gave before the restart", zap.Time("until", p.Until))
+	t.logger().Info("Waiting out a Retry-After pause Graph gave before the restart", zap.Time("until", p.Until))
 }

@@ -26,8 +26,8 @@ import (
 	"github.com/otelcol-o365/otelcol-o365/receiver/o365receiver/internal/metadata"
 )
 
-// o365Receiver runs one poller per tenant × dataset. Start builds clients and launches the pollers in
-// goroutines (no network I/O in Start); Shutdown stops them and closes the storage client.
+// o365Receiver runs one poller per tenant × dataset. Start builds clients and queues the pollers in
+// the scheduler (no network I/O in Start); Shutdown stops them and closes the storage client.
 type o365Receiver struct {
 	cfg  *Config
 	set  receiver.Settings
@@ -47,6 +47,7 @@ type o365Receiver struct {
 	mgmtClients map[string]*graph.Client
 	registrars  []o365status.Registrar
 	health      *healthReporter
+	sched       *scheduler
 	cancel      context.CancelFunc
 	wg          sync.WaitGroup
 }
@@ -103,7 +104,7 @@ func (r *o365Receiver) Start(ctx context.Context, host component.Host) error {
 			Scope:      r.cfg.tokenScope(t),
 			Budget:     budget,
 			Retry:      r.cfg.RetryOnFailure,
-			Logger:     r.set.Logger.With(zap.String("tenant", t.label())),
+			Logger:     r.tenantLogger(t),
 			Hooks:      r.graphHooks(t.label()),
 		})
 		if err != nil {
@@ -159,6 +160,8 @@ func (r *o365Receiver) Start(ctx context.Context, host component.Host) error {
 	r.registerWithExtensions(host)
 	runCtx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
+	r.sched = newScheduler(r)
+	r.wg.Go(func() { r.sched.run(runCtx) })
 	if r.leases == nil {
 		runs := map[*task]<-chan struct{}{}
 		for _, tk := range r.tasks {
@@ -187,7 +190,7 @@ func (r *o365Receiver) managementClient(t *TenantConfig, httpClient *http.Client
 	}
 	c, err := graph.NewClient(graph.ClientSettings{
 		HTTPClient: httpClient, Endpoint: endpoint, Credential: graph.NewCredentialFactory(cred), Scope: scope,
-		Budget: budget, Retry: r.cfg.RetryOnFailure, Logger: r.set.Logger.With(zap.String("tenant", t.label())),
+		Budget: budget, Retry: r.cfg.RetryOnFailure, Logger: r.tenantLogger(t),
 		Hooks: r.graphHooks(t.label()),
 	})
 	if err != nil {
@@ -218,6 +221,13 @@ func (r *o365Receiver) Shutdown(ctx context.Context) error {
 	}
 	r.tb.Shutdown()
 	return err
+}
+
+// tenantLogger is the logger of a tenant's Graph clients. Its field is encoded only once the client
+// logs (a throttled or failed request): a logger with fields costs kilobytes, and most tenants' clients
+// never log.
+func (r *o365Receiver) tenantLogger(t *TenantConfig) *zap.Logger {
+	return r.set.Logger.WithLazy(zap.String("tenant", t.label()))
 }
 
 func (r *o365Receiver) graphHooks(tenant string) graph.Hooks {

@@ -32,6 +32,9 @@ func simConfig(sim *graphsimtest.Sim, tenants ...int) *Config {
 	cfg.RateLimits = nil
 	cfg.RetryOnFailure.InitialInterval = 10 * time.Millisecond
 	cfg.RetryOnFailure.MaxInterval = 100 * time.Millisecond
+	// Tests restart streams inside long intervals and expect them to resume at once (the spread has
+	// tests of its own).
+	cfg.SpreadFirstPolls = false
 	for _, n := range tenants {
 		cfg.Tenants = append(cfg.Tenants, TenantConfig{
 			Name: graphsimtest.Tenant(n, nil).Name, TenantID: graphsimtest.TenantID(n),

@@ -89,6 +89,7 @@ func newSnapshotStream(t *task) *snapshotStream {
 	t.poll = s.poll
 	t.reset = func() { s.prev, s.partials, s.unsaved = nil, 0, nil }
 	t.flush = s.flush
+	t.stateKey = s.stateKey()
 	return s
 }
 
@@ -148,7 +149,7 @@ func (s *snapshotStream) poll(ctx context.Context) (int, error) {
 
 	removed, held := s.removals(read)
 	if len(held) > 0 {
-		s.logger.Warn("A complete read of the snapshot no longer lists many of its items; their removal is held until the next read confirms it",
+		s.logger().Warn("A complete read of the snapshot no longer lists many of its items; their removal is held until the next read confirms it",
 			zap.Int("missing", len(held)), zap.Int("previous", len(s.prev.Items)), zap.Int("listed", len(read)))
 	}
 	logs, records := s.newBatch()

@@ -50,6 +50,7 @@ func newEventStream(t *task) *eventStream {
 // bindCheckpoint lets the task move the stream's checkpoint (*cp, once loaded) to another storage
 // client and flush what it could not commit yet.
 func (t *task) bindCheckpoint(cp **checkpoint.Stream) {
+	t.stateKey = checkpoint.StateKey(t.checkpointPrefix())
 	t.rebind = func(c storage.Client) {
 		if *cp != nil {
 			(*cp).UseClient(c)
@@ -179,9 +180,9 @@ func (t *task) loadCheckpoint(ctx context.Context, cp *checkpoint.Stream) (*chec
 		cp = loaded
 		st := cp.State()
 		if st.Start.IsZero() {
-			t.logger.Info("No stored position for the stream: collecting from `initial_lookback` ago")
+			t.logger().Info("No stored position for the stream: collecting from `initial_lookback` ago")
 		} else {
-			t.logger.Info("Resuming the stream from its stored position", zap.Time("position", cp.Position()),
+			t.logger().Info("Resuming the stream from its stored position", zap.Time("position", cp.Position()),
 				zap.Time("watermark", st.Watermark), zap.Time("start", st.Start), zap.Int("dedup_keys", cp.SeenCount()))
 		}
 		t.update(func(st *StreamStatus) { st.Watermark = cp.Position() })
@@ -326,7 +327,7 @@ func splitRange(from, to time.Time, step time.Duration) []*span {
 func (t *task) startTime(now time.Time) time.Time {
 	lookback := t.r.cfg.InitialLookback
 	if t.ds.Retention > 0 && lookback > t.ds.Retention {
-		t.logger.Warn("`initial_lookback` exceeds what Graph retains for this dataset; starting at the retention limit",
+		t.logger().Warn("`initial_lookback` exceeds what Graph retains for this dataset; starting at the retention limit",
 			zap.Duration("initial_lookback", lookback), zap.Duration("retention", t.ds.Retention))
 		lookback = t.ds.Retention
 	}
@@ -380,7 +381,7 @@ func (s *eventStream) noteLateness(q *query) {
 	})
 	if !q.warnedLate && o365status.LatenessNearLookback(q.late, s.lookback) {
 		q.warnedLate = true
-		s.logger.Warn("A record arrived nearly as late as `lookback` allows; records later than `lookback` are missed: raise this dataset's `lookback`",
+		s.logger().Warn("A record arrived nearly as late as `lookback` allows; records later than `lookback` are missed: raise this dataset's `lookback`",
 			zap.Duration("lateness", q.late), zap.Time("record_time", q.lateAt), zap.Duration("lookback", s.lookback))
 	}
 }
@@ -413,7 +414,7 @@ func newProgress(s *eventStream, from, to time.Time) *progress {
 	p := &progress{s: s, from: from, to: to, began: time.Now(), logged: time.Now()}
 	p.catchingUp = to.Sub(from) > s.interval+s.lookback
 	if p.catchingUp {
-		s.logger.Info("Catching up on a long window", zap.Time("from", from), zap.Time("to", to),
+		s.logger().Info("Catching up on a long window", zap.Time("from", from), zap.Time("to", to),
 			zap.Int("max_concurrent_requests", s.r.cfg.MaxConcurrentRequests))
 	}
 	return p
@@ -432,14 +433,14 @@ func (p *progress) report(upTo time.Time, emitted int) {
 	p.logged = time.Now()
 	elapsed := time.Since(p.began)
 	eta := time.Duration(float64(elapsed) / share * (1 - share))
-	p.s.logger.Info("Catch-up progress", zap.String("progress", fmt.Sprintf("%.0f%%", share*100)),
+	p.s.logger().Info("Catch-up progress", zap.String("progress", fmt.Sprintf("%.0f%%", share*100)),
 		zap.Int("records_emitted", emitted), zap.Duration("eta", eta.Round(time.Second)))
 }
 
 func (p *progress) finish(emitted int) {
 	p.s.update(func(st *StreamStatus) { st.BackfillProgress = 1 })
 	if p.catchingUp {
-		p.s.logger.Info("Caught up", zap.Int("records_emitted", emitted), zap.Duration("took", time.Since(p.began).Round(time.Millisecond)))
+		p.s.logger().Info("Caught up", zap.Int("records_emitted", emitted), zap.Duration("took", time.Since(p.began).Round(time.Millisecond)))
 	}
 }
 
@@ -523,7 +524,7 @@ func (s *eventStream) prepare(records plog.LogRecordSlice, fetched time.Time, q 
 		if timeErr == nil {
 			if q.ordered && at.Before(q.last) {
 				q.ordered = false
-				s.logger.Warn("Graph returned records out of time order; the watermark moves only after complete slices")
+				s.logger().Warn("Graph returned records out of time order; the watermark moves only after complete slices")
 			}
 			if !q.last.IsZero() && at.After(q.last) {
 				q.increasing = true
@@ -559,7 +560,7 @@ func (s *eventStream) prepare(records plog.LogRecordSlice, fetched time.Time, q 
 	}
 	if beyond > 0 {
 		s.r.tb.O365RecordsBeyondHorizon.Add(context.Background(), int64(beyond), s.attrs)
-		s.logger.Warn("Graph returned records older than the dedup horizon (position − `lookback`); they are not emitted: they were emitted already, or arrived later than `lookback` allows",
+		s.logger().Warn("Graph returned records older than the dedup horizon (position − `lookback`); they are not emitted: they were emitted already, or arrived later than `lookback` allows",
 			zap.Int("records", beyond), zap.Time("horizon", horizon), zap.Duration("lookback", s.lookback))
 	}
 	return keys, newest

@@ -28,10 +28,11 @@ type task struct {
 	graphURL   string // Graph endpoint without the version segment
 	budgetKeys []string
 	pauseKey   string
-	logger     *zap.Logger
 	attrs      metric.MeasurementOption
 	resource   pcommon.Resource
-	trigger    chan struct{}
+	// stateKey is the storage key that exists once the stream has committed (empty: none to look at);
+	// it tells a restarted stream from a new one (scheduler.firstPoll).
+	stateKey string
 	// store holds the task's checkpoint: the receiver's storage client, or a tenant lease's fenced one.
 	store storage.Client
 	// mayDeliver says whether records may be handed to the next consumer now; deliver asks it before
@@ -48,6 +49,11 @@ type task struct {
 	flush  func(ctx context.Context) error
 	// probe (optional) replaces the readiness probe's one-record GET of the source.
 	probe func(ctx context.Context) error
+
+	// current is the task's latest run, triggered a trigger not answered yet: the scheduler's, under
+	// its mu.
+	current   *run
+	triggered bool
 
 	mu     sync.Mutex
 	status StreamStatus
@@ -77,18 +83,24 @@ func newTask(r *o365Receiver, t *TenantConfig, set datasetSettings, src source, 
 	a.PutStr("azure.tenant.id", t.TenantID)
 	a.PutStr("o365.tenant.name", t.label())
 	a.PutStr("o365.dataset", ds.Name)
-	logger := r.set.Logger.With(zap.String("tenant", t.label()), zap.String("dataset", ds.Name))
-	if src.Variant != "" {
-		logger = logger.With(zap.String("source", src.Variant))
-	}
 	return &task{
 		r: r, tenant: t, ds: ds, src: src, interval: set.pollInterval, lookback: set.lookback, client: client, graphURL: graphURL,
-		budgetKeys: budgetKeys, pauseKey: pauseKey, logger: logger,
-		attrs: metricAttrs(t.label(), ds.Name), resource: res, trigger: make(chan struct{}, 1),
+		budgetKeys: budgetKeys, pauseKey: pauseKey,
+		attrs: metricAttrs(t.label(), ds.Name), resource: res,
 		mayDeliver: func() bool { return true },
 		status: StreamStatus{Tenant: t.label(), Dataset: ds.Name, Variant: src.Variant, State: StateStarting, BackfillProgress: 1,
 			Lookback: set.lookback},
 	}
+}
+
+// logger names the stream in its log lines. It is made for each line rather than kept: a logger with
+// fields costs kilobytes, thousands of streams log rarely.
+func (t *task) logger() *zap.Logger {
+	l := t.r.set.Logger.With(zap.String("tenant", t.tenant.label()), zap.String("dataset", t.ds.Name))
+	if t.src.Variant != "" {
+		l = l.With(zap.String("source", t.src.Variant))
+	}
+	return l
 }
 
 // metricAttrs identify the stream's gauges: tenant, dataset and, for multi-source datasets, kind.
@@ -117,15 +129,9 @@ func (t *task) checkpointPrefix() string {
 	return p
 }
 
-// start runs the task in a goroutine until ctx ends; the channel is closed once it has returned.
-func (t *task) start(ctx context.Context) <-chan struct{} {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		t.run(ctx)
-	}()
-	return done
-}
+// start queues the task in the scheduler until ctx ends; the channel is closed once it has stopped
+// and its poll in progress, if any, has returned.
+func (t *task) start(ctx context.Context) <-chan struct{} { return t.r.sched.start(ctx, t) }
 
 // stopGrace bounds how long stopping tasks (their context cancelled) are waited for: the page in hand
 // has shutdownGrace to be delivered and committed, and a little more to return.
@@ -164,12 +170,12 @@ func stopTasks(runs map[*task]<-chan struct{}, flush bool) map[*task]<-chan stru
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
 		if err := tk.flush(ctx); err != nil {
-			tk.logger.Error("Cannot commit what the next consumer accepted; it is collected again after the restart", zap.Error(err))
+			tk.logger().Error("Cannot commit what the next consumer accepted; it is collected again after the restart", zap.Error(err))
 		}
 		cancel()
 	}
 	for tk := range stuck {
-		tk.logger.Error("The next consumer has not returned within the shutdown grace; its page is abandoned uncommitted",
+		tk.logger().Error("The next consumer has not returned within the shutdown grace; its page is abandoned uncommitted",
 			zap.Duration("grace", stopGrace))
 	}
 	if len(stuck) == 0 {
@@ -178,38 +184,8 @@ func stopTasks(runs map[*task]<-chan struct{}, flush bool) map[*task]<-chan stru
 	return stuck
 }
 
-// run polls at once and then on schedule, or when triggered, until ctx ends.
-func (t *task) run(ctx context.Context) {
-	t.restorePause(ctx)
-	timer := time.NewTimer(0) // first poll at once, in this goroutine: Start never waits on Graph
-	defer timer.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-timer.C:
-		case <-t.trigger:
-			if !timer.Stop() {
-				select {
-				case <-timer.C:
-				default:
-				}
-			}
-		}
-		delay := t.pollAndReport(ctx)
-		timer.Reset(delay)
-	}
-}
-
 // Trigger asks for a poll now; it reports false when one is already pending.
-func (t *task) Trigger() bool {
-	select {
-	case t.trigger <- struct{}{}:
-		return true
-	default:
-		return false
-	}
-}
+func (t *task) Trigger() bool { return t.r.sched.trigger(t) }
 
 // pollAndReport polls once, records the outcome and returns the delay until the next poll.
 func (t *task) pollAndReport(ctx context.Context) time.Duration {
@@ -254,7 +230,7 @@ func (t *task) pollAndReport(ctx context.Context) time.Duration {
 			fields = append(fields, zap.Int("status", ge.Status), zap.String("code", ge.Code),
 				zap.String("request_id", ge.RequestID), zap.String("client_request_id", ge.ClientReqID))
 		}
-		t.logger.Warn("Poll failed; the position is kept and the next poll resumes from it", fields...)
+		t.logger().Warn("Poll failed; the position is kept and the next poll resumes from it", fields...)
 	}
 	t.r.health.update(t.name(), kind, err)
 	return delay

@@ -100,7 +100,7 @@ var ErrCorrupt = errors.New("checkpoint: stored state is corrupt")
 func Load(ctx context.Context, client storage.Client, prefix string) (*Stream, error) {
 	s := &Stream{client: client, prefix: prefix, seen: map[Key]struct{}{}, byChunk: map[uint64][]Key{},
 		state: State{Version: stateVersion}}
-	raw, err := client.Get(ctx, prefix+"/state")
+	raw, err := client.Get(ctx, StateKey(prefix))
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint: reading %s/state: %w", prefix, err)
 	}
@@ -130,6 +130,9 @@ func Load(ctx context.Context, client storage.Client, prefix string) (*Stream, e
 	}
 	return s, nil
 }
+
+// StateKey is the key of the stream's state under prefix: present once the stream has committed.
+func StateKey(prefix string) string { return prefix + "/state" }
 
 // UseClient makes the stream read and write through c from now on: the same data through another
 // client (a tenant lease's new fenced client), pending writes included.
@@ -269,7 +272,7 @@ func (s *Stream) Flush(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ops := append(s.pending, storage.SetOperation(s.prefix+"/state", raw))
+	ops := append(s.pending, storage.SetOperation(StateKey(s.prefix), raw))
 	if err := s.client.Batch(ctx, ops...); err != nil {
 		return fmt.Errorf("checkpoint: writing %s: %w", s.prefix, err)
 	}
