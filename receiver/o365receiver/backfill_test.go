@@ -69,3 +69,34 @@ func TestCatchUpOneRequestAtATime(t *testing.T) {
 		"signins": sim.IDs(graphsimtest.TenantID(1), "signins", sim.Anchor().Add(-11*time.Hour), sim.Anchor()),
 	})
 }
+
+// TestCatchUpSharesTheFanOutAcrossTenants: tenants catching up together want more pages fetched ahead
+// than the receiver allows (scheduler.ahead); the polls that get none read one page at a time. Every
+// tenant's records still come out exactly once, and every token is given back.
+func TestCatchUpSharesTheFanOutAcrossTenants(t *testing.T) {
+	const tenants = 8
+	var simTenants []graphsim.Tenant
+	for n := 1; n <= tenants; n++ {
+		simTenants = append(simTenants, graphsimtest.Tenant(n, map[string]graphsim.DatasetSpec{"signins": {Count: 1500, Span: 10 * time.Hour}}))
+	}
+	sim := graphsimtest.Start(t, graphsim.Config{Seed: 17, Latency: 20 * time.Millisecond, Tenants: simTenants})
+	tenantNumbers := make([]int, 0, tenants)
+	for n := 1; n <= tenants; n++ {
+		tenantNumbers = append(tenantNumbers, n)
+	}
+	cfg := simConfig(sim, tenantNumbers...)
+	cfg.PageSize = 100
+	cfg.InitialLookback = 11 * time.Hour
+	cfg.MaxConcurrentRequests = 2 // 8 tokens ahead for the receiver; each poll could use 5
+	cfg.PollInterval = time.Hour
+	var want []string
+	for i := range cfg.Tenants {
+		cfg.Tenants[i].Datasets = map[string]DatasetConfig{"signins": {Kinds: []string{"interactive"}}}
+		want = append(want, sim.IDs(graphsimtest.TenantID(i+1), "signins", sim.Anchor().Add(-11*time.Hour), sim.Anchor())...)
+	}
+	sink := new(consumertest.LogsSink)
+	r := startReceiver(t, cfg, sink)
+	requireExactly(t, sink, map[string][]string{"signins": want})
+	require.Eventually(t, func() bool { return len(r.sched.ahead) == 0 }, 10*time.Second, 10*time.Millisecond,
+		"the polls gave back every token of pages fetched ahead")
+}

@@ -157,10 +157,10 @@ func (r *o365Receiver) Start(ctx context.Context, host component.Host) error {
 	if err := r.tb.RegisterO365WatermarkLagCallback(r.observeLag); err != nil {
 		return err
 	}
+	r.sched = newScheduler(r.cfg) // before the extensions can trigger polls
 	r.registerWithExtensions(host)
 	runCtx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
-	r.sched = newScheduler(r)
 	r.wg.Go(func() { r.sched.run(runCtx) })
 	if r.leases == nil {
 		runs := map[*task]<-chan struct{}{}

@@ -18,8 +18,12 @@ import (
 // a full budget window, shared by every stream of its family, and a next consumer that pushes back on
 // the whole pipeline.
 type scheduler struct {
-	r       *o365Receiver
 	workers chan struct{} // one token per poll in progress
+	spread  bool          // spread_first_polls
+	// ahead bounds the pages event streams catching up fetch ahead of the one they emit, across all
+	// polls: each holds one token until emitted. A poll without a token reads one page at a time, so
+	// tenants catching up together share the fan-out instead of multiplying the pages held in memory.
+	ahead chan struct{}
 
 	mu   sync.Mutex
 	due  dueHeap
@@ -42,8 +46,30 @@ type run struct {
 	stopped bool
 }
 
-func newScheduler(r *o365Receiver) *scheduler {
-	return &scheduler{r: r, workers: make(chan struct{}, r.cfg.PollWorkers), wake: make(chan struct{}, 1)}
+func newScheduler(cfg *Config) *scheduler {
+	return &scheduler{workers: make(chan struct{}, cfg.PollWorkers), spread: cfg.SpreadFirstPolls,
+		ahead: make(chan struct{}, aheadPerStream*cfg.MaxConcurrentRequests), wake: make(chan struct{}, 1)}
+}
+
+// aheadPerStream sizes the receiver's pages fetched ahead: as many as this many streams catching up at
+// full width (max_concurrent_requests each) hold.
+const aheadPerStream = 4
+
+// takeAhead takes a token for a page fetched ahead, if one is free.
+func (s *scheduler) takeAhead() bool {
+	select {
+	case s.ahead <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+// returnAhead gives back n tokens of takeAhead.
+func (s *scheduler) returnAhead(n int) {
+	for range n {
+		<-s.ahead
+	}
 }
 
 // start queues a run of tk until ctx ends; the channel is closed once the run has stopped and its poll
@@ -187,7 +213,7 @@ func (s *scheduler) firstPoll(rn *run) time.Time {
 	s.mu.Lock()
 	triggered := tk.triggered
 	s.mu.Unlock()
-	if !s.r.cfg.SpreadFirstPolls || triggered || tk.stateKey == "" {
+	if !s.spread || triggered || tk.stateKey == "" {
 		return rn.began
 	}
 	raw, err := tk.store.Get(rn.ctx, tk.stateKey)

@@ -34,7 +34,7 @@ func newSchedHarness(t *testing.T, workers int, spread bool) *schedHarness {
 	require.NoError(t, err)
 	r := &o365Receiver{cfg: cfg, set: receivertest.NewNopSettings(NewFactory().Type()), tb: tb,
 		budget: graph.NewBudget(0), pauses: newPauseLedger(), health: newHealthReporter(componenttest.NewNopHost())}
-	r.sched = newScheduler(r)
+	r.sched = newScheduler(r.cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	stopped := make(chan struct{})
 	go func() { r.sched.run(ctx); close(stopped) }()

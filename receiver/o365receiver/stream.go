@@ -76,6 +76,7 @@ type span struct {
 	prevFirst string
 
 	started, done bool
+	ahead         bool // started ahead of the head: holds a token of scheduler.ahead until emitted
 	page          *fetchedPage
 	err           error
 	rest          []*span
@@ -99,6 +100,8 @@ func (s *eventStream) poll(ctx context.Context) (int, error) {
 	from := s.cp.QueryStart(s.lookback)
 	progress := newProgress(s, from, now)
 
+	held := 0 // tokens of the receiver's pages fetched ahead (scheduler.ahead), one per span not the head
+	defer func() { s.r.sched.returnAhead(held) }()
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer func() { cancel(); wg.Wait() }()
@@ -123,6 +126,13 @@ func (s *eventStream) poll(ctx context.Context) (int, error) {
 				if sp.link != "" && followed[sp.link] {
 					return emitted, pagingLoop(sp.via, "poll")
 				}
+				if i > 0 {
+					if !s.r.sched.takeAhead() {
+						break // other polls hold the fan-out: this one reads its head meanwhile
+					}
+					sp.ahead = true
+					held++
+				}
 				followed[sp.link] = sp.link != ""
 				sp.started = true
 				inflight++
@@ -140,6 +150,10 @@ func (s *eventStream) poll(ctx context.Context) (int, error) {
 		}
 		if head := spans[0]; head.done {
 			spans, ready = spans[1:], ready-1
+			if head.ahead {
+				s.r.sched.returnAhead(1)
+				held--
+			}
 			if head.err != nil {
 				return emitted, head.err
 			}
