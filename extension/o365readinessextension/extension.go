@@ -223,17 +223,6 @@ type tenantRef struct {
 	tenant   o365status.Tenant
 }
 
-// tenants lists every tenant of every registered receiver, by receiver then in configuration order.
-func (e *readinessExtension) tenants() []tenantRef {
-	var out []tenantRef
-	for _, r := range e.receivers() {
-		for _, t := range r.provider.Tenants() {
-			out = append(out, tenantRef{receiver: r.id, provider: r.provider, tenant: t})
-		}
-	}
-	return out
-}
-
 var (
 	errTenantUnknown   = errors.New("unknown tenant")
 	errTenantAmbiguous = errors.New("ambiguous tenant")
@@ -243,9 +232,9 @@ var (
 // receivers that share the name, and may be empty when the name is unique.
 func (e *readinessExtension) findTenant(name, receiver string) (tenantRef, error) {
 	var found []tenantRef
-	for _, ref := range e.tenants() {
-		if ref.tenant.Name == name && (receiver == "" || ref.receiver.String() == receiver) {
-			found = append(found, ref)
+	for _, r := range e.receivers() {
+		if t, ok := r.provider.Tenant(name); ok && (receiver == "" || r.id.String() == receiver) {
+			found = append(found, tenantRef{receiver: r.id, provider: r.provider, tenant: t})
 		}
 	}
 	switch len(found) {

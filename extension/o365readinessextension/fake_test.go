@@ -35,6 +35,25 @@ func (f *fakeProvider) Streams() []o365status.StreamStatus {
 	return append([]o365status.StreamStatus(nil), f.streams...)
 }
 
+func (f *fakeProvider) Tenant(name string) (o365status.Tenant, bool) {
+	for _, t := range f.Tenants() {
+		if t.Name == name {
+			return t, true
+		}
+	}
+	return o365status.Tenant{}, false
+}
+
+func (f *fakeProvider) TenantStreams(tenant string) []o365status.StreamStatus {
+	var out []o365status.StreamStatus
+	for _, s := range f.Streams() {
+		if s.Tenant == tenant {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
 func (f *fakeProvider) Token(tenant string) o365status.TokenInfo {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -311,7 +311,7 @@ func (e *readinessExtension) handleTenantReadiness(w http.ResponseWriter, r *htt
 	// most a little longer than one probe may take.
 	ctx, cancel := context.WithTimeout(r.Context(), e.cfg.Probe.Timeout+2*time.Second)
 	defer cancel()
-	tr := e.assessTenant(ctx, ref, ref.provider.Streams(), probeFresh)
+	tr := e.assessTenant(ctx, ref, ref.provider.TenantStreams(ref.tenant.Name), probeFresh)
 	writeJSON(w, readyStatus(tr.Ready), tr)
 }
 

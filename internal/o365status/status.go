@@ -32,6 +32,11 @@ type Provider interface {
 	Tenants() []Tenant
 	// Streams reports the status of every tenant × dataset × source.
 	Streams() []StreamStatus
+	// Tenant describes the tenant of that name (false: none). With thousands of tenants, one tenant's
+	// route must not cost what Tenants and Streams do.
+	Tenant(name string) (Tenant, bool)
+	// TenantStreams reports the status of the tenant's streams.
+	TenantStreams(tenant string) []StreamStatus
 	// Token describes the tenant's current access token (never the token itself).
 	Token(tenant string) TokenInfo
 	// Probe sends one cheap request ($top=1 where supported) for the dataset, to tell whether the

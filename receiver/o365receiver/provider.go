@@ -38,30 +38,55 @@ func (r *o365Receiver) unregisterFromExtensions() {
 func (r *o365Receiver) Tenants() []o365status.Tenant {
 	out := make([]o365status.Tenant, 0, len(r.cfg.Tenants))
 	for i := range r.cfg.Tenants {
-		t := &r.cfg.Tenants[i]
-		ti := o365status.Tenant{Name: t.label(), TenantID: t.TenantID, ClientID: t.appID(), Cloud: t.Cloud}
-		if ti.Cloud == "" {
-			ti.Cloud = "public"
-		}
-		switch {
-		case t.ManagedIdentity.HasValue():
-			ti.Credential, ti.CredentialPresent = "managed_identity", true
-		case t.WorkloadIdentity.HasValue():
-			ti.Credential, ti.CredentialPresent = "workload_identity", true
-		case t.ClientCertificatePath != "":
-			ti.Credential, ti.CredentialPresent = "client_certificate", true
-		default:
-			ti.Credential, ti.CredentialPresent = "client_secret", t.secret() != ""
-		}
-		for _, ds := range r.cfg.enabledDatasets(t) {
-			ti.Datasets = append(ti.Datasets, o365status.Dataset{
-				Name: ds.dataset.Name, Permissions: permissions(ds.dataset, t.Datasets[ds.dataset.Name]),
-				Licence: ds.dataset.Licence, Latency: ds.dataset.Latency,
-			})
-		}
-		out = append(out, ti)
+		out = append(out, r.describeTenant(&r.cfg.Tenants[i]))
 	}
 	return out
+}
+
+// Tenant describes one tenant without its credentials.
+func (r *o365Receiver) Tenant(name string) (o365status.Tenant, bool) {
+	ts := r.byTenant[name]
+	if ts == nil {
+		return o365status.Tenant{}, false
+	}
+	return r.describeTenant(ts.cfg), true
+}
+
+// TenantStreams returns the status of the tenant's streams.
+func (r *o365Receiver) TenantStreams(tenant string) []StreamStatus {
+	ts := r.byTenant[tenant]
+	if ts == nil {
+		return nil
+	}
+	out := make([]StreamStatus, 0, len(ts.tasks))
+	for _, tk := range ts.tasks {
+		out = append(out, tk.Status())
+	}
+	return out
+}
+
+func (r *o365Receiver) describeTenant(t *TenantConfig) o365status.Tenant {
+	ti := o365status.Tenant{Name: t.label(), TenantID: t.TenantID, ClientID: t.appID(), Cloud: t.Cloud}
+	if ti.Cloud == "" {
+		ti.Cloud = "public"
+	}
+	switch {
+	case t.ManagedIdentity.HasValue():
+		ti.Credential, ti.CredentialPresent = "managed_identity", true
+	case t.WorkloadIdentity.HasValue():
+		ti.Credential, ti.CredentialPresent = "workload_identity", true
+	case t.ClientCertificatePath != "":
+		ti.Credential, ti.CredentialPresent = "client_certificate", true
+	default:
+		ti.Credential, ti.CredentialPresent = "client_secret", t.secret() != ""
+	}
+	for _, ds := range r.cfg.enabledDatasets(t) {
+		ti.Datasets = append(ti.Datasets, o365status.Dataset{
+			Name: ds.dataset.Name, Permissions: permissions(ds.dataset, t.Datasets[ds.dataset.Name]),
+			Licence: ds.dataset.Licence, Latency: ds.dataset.Latency,
+		})
+	}
+	return ti
 }
 
 // Token describes the tenant's current access token.
@@ -124,22 +149,25 @@ func (r *o365Receiver) Trigger(tenant, dataset string) ([]string, error) {
 
 // tasksOf returns the tenant's streams of one dataset (all when dataset is "").
 func (r *o365Receiver) tasksOf(tenant, dataset string) ([]*task, error) {
+	ts := r.byTenant[tenant]
+	if ts == nil {
+		return nil, fmt.Errorf("%w: tenant %q", o365status.ErrNotConfigured, tenant)
+	}
 	var out []*task
-	known := false
-	for _, tk := range r.tasks {
-		if tk.tenant.label() != tenant {
-			continue
-		}
-		known = true
+	for _, tk := range ts.tasks {
 		if dataset == "" || tk.ds.Name == dataset {
 			out = append(out, tk)
 		}
 	}
-	switch {
-	case !known:
-		return nil, fmt.Errorf("%w: tenant %q", o365status.ErrNotConfigured, tenant)
-	case len(out) == 0:
+	if len(out) == 0 {
 		return nil, fmt.Errorf("%w: dataset %q of tenant %q", o365status.ErrNotConfigured, dataset, tenant)
 	}
 	return out, nil
+}
+
+// tenantStreams is a tenant and its tasks, by label (o365Receiver.byTenant): the per-tenant routes of
+// the readiness extension look one tenant up among thousands.
+type tenantStreams struct {
+	cfg   *TenantConfig
+	tasks []*task
 }

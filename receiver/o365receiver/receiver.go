@@ -41,6 +41,8 @@ type o365Receiver struct {
 	pauses  *pauseLedger // Retry-After pauses kept in storage
 	shares  *appShares   // the app-wide budgets, divided between replicas by the tenants they hold
 	tasks   []*task
+	// byTenant indexes the tenants and their tasks by label.
+	byTenant map[string]*tenantStreams
 	// clients by tenant label, registrars to unregister from at shutdown
 	clients map[string]*graph.Client
 	// mgmtClients are the tenants' Management Activity API clients (audit datasets only).
@@ -92,8 +94,11 @@ func (r *o365Receiver) Start(ctx context.Context, host component.Host) error {
 	r.shares = newAppShares(budget, r.cfg.RateLimitMargin)
 	r.clients = map[string]*graph.Client{}
 	r.mgmtClients = map[string]*graph.Client{}
+	r.byTenant = map[string]*tenantStreams{}
 	for i := range r.cfg.Tenants {
 		t := &r.cfg.Tenants[i]
+		ts := &tenantStreams{cfg: t}
+		r.byTenant[t.label()] = ts
 		graphEndpoint, authority := r.cfg.endpoints(t)
 		cred := t.credentialConfig(authority)
 		cred.HTTPClient = httpClient
@@ -148,6 +153,7 @@ func (r *o365Receiver) Start(ctx context.Context, host component.Host) error {
 					newEventStream(tk)
 				}
 				r.tasks = append(r.tasks, tk)
+				ts.tasks = append(ts.tasks, tk)
 			}
 		}
 	}
