@@ -208,13 +208,19 @@ func (p *Proc) ExitCode() int {
 }
 
 // RSS is the process's resident set size (VmRSS), 0 once it has exited.
-func (p *Proc) RSS() int64 {
+func (p *Proc) RSS() int64 { return p.statusBytes("VmRSS:") }
+
+// PeakRSS is the largest resident set size the process has had (VmHWM), 0 once it has exited.
+func (p *Proc) PeakRSS() int64 { return p.statusBytes("VmHWM:") }
+
+// statusBytes reads a size in kB from /proc/<pid>/status.
+func (p *Proc) statusBytes(field string) int64 {
 	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.Pid()))
 	if err != nil {
 		return 0
 	}
 	for _, line := range strings.Split(string(raw), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(line, field); ok {
 			kb, _ := strconv.ParseInt(strings.Fields(v)[0], 10, 64)
 			return kb << 10
 		}
