@@ -52,20 +52,15 @@ var schema = &sqldb.Schema{Lock: "o365_events", Migrations: [][]string{
 }}
 
 // maxTxRecords bounds one transaction: a larger batch is written in several, each idempotent, and
-// acknowledged only once all committed. insertRows is the rows of one INSERT statement: few in SQLite,
-// whose driver looks every bind parameter up by position (quadratic in the parameters of a statement),
-// many in Postgres, where each statement is a round trip.
+// acknowledged only once all committed. pgInsertRows is the rows of one Postgres INSERT statement, where
+// each statement is a round trip; SQLite inserts one row per execution of a statement prepared once per
+// transaction (no round trip to save, and its driver looks every bind parameter up by position, which
+// is quadratic in the parameters of a statement).
 const (
 	maxTxRecords = 5000
 	rowParams    = 8
+	pgInsertRows = 500
 )
-
-func insertRows(d sqldb.Dialect) int {
-	if d.Name == sqldb.DriverSQLite {
-		return 50
-	}
-	return 500
-}
 
 // store is the database behind the exporter: w writes (SQLite: the one writer connection), r reads
 // (SQLite: a pool of readers beside it, which WAL lets run while a write is under way; Postgres: the
@@ -81,14 +76,15 @@ type store struct {
 }
 
 type queries struct {
-	insertFull, update, tenantAdd, tenants, tenantLookup string
-	deleteBeyond, deleteBefore                           string
+	insertOne, insertFull, update, tenantAdd, tenants, tenantLookup string
+	deleteBeyond, deleteBefore                                      string
 }
 
 func newQueries(d sqldb.Dialect, prefix string) queries {
 	x := func(s string) string { return d.Expand(prefix, s) }
 	return queries{
-		insertFull: insertQuery(d, prefix, insertRows(d)),
+		insertOne:  insertQuery(d, prefix, 1, false),
+		insertFull: insertQuery(d, prefix, pgInsertRows, true),
 		// A row stored already is merged: a normalized copy adds its attributes to a raw-only one (and
 		// the other way round), and a later snapshot's copy of an item replaces an earlier one's time.
 		update: x(`UPDATE {p}records SET event_time = $5, event_type = COALESCE($6, event_type),
@@ -108,8 +104,9 @@ func newQueries(d sqldb.Dialect, prefix string) queries {
 	}
 }
 
-// insertQuery inserts n rows; a row whose key is stored already is left alone (and not returned).
-func insertQuery(d sqldb.Dialect, prefix string, n int) string {
+// insertQuery inserts n rows; a row whose key is stored already is left alone (and, with returning,
+// not returned).
+func insertQuery(d sqldb.Dialect, prefix string, n int, returning bool) string {
 	var b strings.Builder
 	b.WriteString(`INSERT INTO {p}records (tenant, dataset, record_id, version, event_time, event_type, raw, normalized, stored_at) VALUES `)
 	for i := range n {
@@ -122,7 +119,10 @@ func insertQuery(d sqldb.Dialect, prefix string, n int) string {
 		}
 		b.WriteString("{now})")
 	}
-	b.WriteString(` ON CONFLICT (tenant, dataset, record_id, version) DO NOTHING RETURNING tenant, dataset, record_id, version`)
+	b.WriteString(` ON CONFLICT (tenant, dataset, record_id, version) DO NOTHING`)
+	if returning {
+		b.WriteString(` RETURNING tenant, dataset, record_id, version`)
+	}
 	return d.Expand(prefix, b.String())
 }
 
@@ -184,19 +184,16 @@ func (s *store) writeTx(ctx context.Context, rows []row) (res writeResult, err e
 			_ = tx.Rollback()
 		}
 	}()
-	inserted := make(map[string]struct{}, len(rows))
-	perTenant := map[string]int64{}
-	n := insertRows(s.dialect)
-	for start := 0; start < len(rows); start += n {
-		chunk := rows[start:min(start+n, len(rows))]
-		if err = s.insert(ctx, tx, chunk, inserted, perTenant); err != nil {
-			return res, err
-		}
+	isNew, err := s.insert(ctx, tx, rows)
+	if err != nil {
+		return res, err
 	}
+	perTenant := map[string]int64{}
 	var update *sql.Stmt
 	for i := range rows {
 		r := &rows[i]
-		if _, ok := inserted[r.key()]; ok {
+		if isNew[i] {
+			perTenant[r.tenant]++
 			continue
 		}
 		if update == nil {
@@ -226,16 +223,51 @@ func (s *store) writeTx(ctx context.Context, rows []row) (res writeResult, err e
 	return res, tx.Commit()
 }
 
-func (s *store) insert(ctx context.Context, tx *sql.Tx, chunk []row, inserted map[string]struct{}, perTenant map[string]int64) error {
+// insert inserts the rows whose keys are not stored yet and reports which those were.
+func (s *store) insert(ctx context.Context, tx *sql.Tx, rows []row) ([]bool, error) {
+	isNew := make([]bool, len(rows))
+	if s.dialect.Name != sqldb.DriverPostgres {
+		stmt, err := tx.PrepareContext(ctx, s.q.insertOne)
+		if err != nil {
+			return nil, err
+		}
+		defer stmt.Close()
+		for i := range rows {
+			r := &rows[i]
+			res, err := stmt.ExecContext(ctx, r.tenant, r.dataset, r.recordID, r.version, r.time,
+				nullString(r.eventType), nullBytes(r.raw), nullBytes(r.normalized))
+			if err != nil {
+				return nil, err
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return nil, err
+			}
+			isNew[i] = n == 1
+		}
+		return isNew, nil
+	}
+	for start := 0; start < len(rows); start += pgInsertRows {
+		if err := s.insertReturning(ctx, tx, rows[start:min(start+pgInsertRows, len(rows))], isNew[start:]); err != nil {
+			return nil, err
+		}
+	}
+	return isNew, nil
+}
+
+// insertReturning inserts chunk in one statement and marks in isNew the rows it inserted.
+func (s *store) insertReturning(ctx context.Context, tx *sql.Tx, chunk []row, isNew []bool) error {
 	q := s.q.insertFull
-	if len(chunk) != insertRows(s.dialect) {
-		q = insertQuery(s.dialect, s.prefix, len(chunk))
+	if len(chunk) != pgInsertRows {
+		q = insertQuery(s.dialect, s.prefix, len(chunk), true)
 	}
 	args := make([]any, 0, len(chunk)*rowParams)
+	index := make(map[string]int, len(chunk))
 	for i := range chunk {
 		r := &chunk[i]
 		args = append(args, r.tenant, r.dataset, r.recordID, r.version, r.time,
 			nullString(r.eventType), nullBytes(r.raw), nullBytes(r.normalized))
+		index[r.key()] = i
 	}
 	rs, err := tx.QueryContext(ctx, q, args...)
 	if err != nil {
@@ -247,8 +279,7 @@ func (s *store) insert(ctx context.Context, tx *sql.Tx, chunk []row, inserted ma
 		if err := rs.Scan(&r.tenant, &r.dataset, &r.recordID, &r.version); err != nil {
 			return err
 		}
-		inserted[r.key()] = struct{}{}
-		perTenant[r.tenant]++
+		isNew[index[r.key()]] = true
 	}
 	return rs.Err()
 }
