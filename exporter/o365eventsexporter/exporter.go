@@ -189,7 +189,9 @@ func (e *eventsExporter) push(ctx context.Context, ld plog.Logs) error {
 	if e.cfg.Retention.MaxAge > 0 {
 		notBefore = now.Add(-e.cfg.Retention.MaxAge).UnixNano()
 	}
-	rows, drops := rowsOf(ld, notBefore, now)
+	buf := jsonBufs.Get().(*[]byte)
+	defer jsonBufs.Put(buf)
+	rows, drops := rowsOf(ld, notBefore, now, buf)
 	e.countDrops(ctx, reasonNoTenant, drops.noTenant)
 	e.countDrops(ctx, reasonExpired, drops.expired)
 	if len(rows) == 0 {

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"math"
 	"strconv"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -32,14 +33,21 @@ func (r *row) key() string {
 // dropCounts counts the records of a batch that are not stored.
 type dropCounts struct{ noTenant, expired int64 }
 
-// rowsOf turns a batch into rows, in one pass. Records older than notBefore (ns; math.MinInt64 for no
-// bound) are not stored, nor records of a resource without a tenant.
-func rowsOf(ld plog.Logs, notBefore int64, now time.Time) ([]row, dropCounts) {
+// jsonBufs holds the buffers of batches' JSON (*[]byte): a buffer is free again once the batch is
+// written, since the drivers copy what they bind, and the next batch then encodes into a buffer of
+// the right size instead of growing one from nothing (≈ 9 MB copied per page of 1000 sign-ins).
+var jsonBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// rowsOf turns a batch into rows, in one pass; their JSON is in *bufp, which the rows use until they
+// are written. Records older than notBefore (ns; math.MinInt64 for no bound) are not stored, nor
+// records of a resource without a tenant.
+func rowsOf(ld plog.Logs, notBefore int64, now time.Time, bufp *[]byte) ([]row, dropCounts) {
 	var drops dropCounts
 	out := make([]row, 0, ld.LogRecordCount())
 	// One buffer for the batch's JSON: rows hold sub-slices of it, so a page costs a few allocations,
 	// not two per record. A slice taken before the buffer grows keeps the old array, unchanged.
-	var buf []byte
+	buf := (*bufp)[:0]
+	defer func() { *bufp = buf }()
 	next := func(start int) []byte { return buf[start:len(buf):len(buf)] }
 	for _, rl := range ld.ResourceLogs().All() {
 		res := rl.Resource().Attributes()
