@@ -15,11 +15,39 @@ func TestAppendStringReadsBackAsEncodingJSON(t *testing.T) {
 		"sep\u2028\u2029", "ünïcødé ✓ <&> 😀", string([]byte{0xed, 0xa0, 0x80})} {
 		got := AppendString([]byte("x"), s)
 		require.Equal(t, byte('x'), got[0])
-		var back, want string
-		require.NoError(t, json.Unmarshal(got[1:], &back), "%q → %s", s, got[1:])
-		ref, err := json.Marshal(s)
-		require.NoError(t, err)
-		require.NoError(t, json.Unmarshal(ref, &want))
-		assert.Equal(t, want, back, "%q", s)
+		assertReadsBackAsEncodingJSON(t, s, got[1:])
+	}
+}
+
+// assertReadsBackAsEncodingJSON: got, AppendString's encoding of s, is valid JSON and reads back as
+// encoding/json's own encoding of s does.
+func assertReadsBackAsEncodingJSON(t *testing.T, s string, got []byte) {
+	t.Helper()
+	var back, want string
+	require.NoError(t, json.Unmarshal(got, &back), "%q → %s", s, got)
+	ref, err := json.Marshal(s)
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(ref, &want))
+	assert.Equal(t, want, back, "%q", s)
+}
+
+// TestAppendStringEscapesAtEveryPosition: each byte that needs escaping (or is not ASCII) is found
+// wherever it sits in a long run of plain ASCII, which AppendString skips 8 bytes at a time.
+func TestAppendStringEscapesAtEveryPosition(t *testing.T) {
+	plain := "abcdefghijklmnopqrstuvwx"
+	for _, special := range []string{`"`, `\`, "\x00", "\x1f", "\n", "\x7f", "é", "\xff", "\u2028"} {
+		for i := 0; i <= len(plain); i++ {
+			s := plain[:i] + special + plain[i:]
+			assertReadsBackAsEncodingJSON(t, s, AppendString(nil, s))
+		}
+	}
+}
+
+func BenchmarkAppendString(b *testing.B) {
+	s := "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/91.0.4472.114"
+	buf := make([]byte, 0, 256)
+	b.SetBytes(int64(len(s)))
+	for b.Loop() {
+		buf = AppendString(buf[:0], s)
 	}
 }
