@@ -2,6 +2,7 @@ package o365eventsexporter
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -28,8 +29,9 @@ import (
 )
 
 // benchPages builds n pages of 1000 sign-ins of tenant as the pipeline delivers them: a real Graph
-// sign-in (testdata/bench-signin.json, 3.2 KB, from Microsoft's documentation) with fresh ids and
-// times, decoded by the receiver's page decoder and normalized by the o365_mapping processor.
+// sign-in (testdata/bench-signin.json, 3.2 KB, from Microsoft's documentation) with fresh ids (random
+// UUIDs, benchID) and times, decoded by the receiver's page decoder and normalized by the o365_mapping
+// processor.
 func benchPages(b *testing.B, tenant string, n int, start time.Time) []plog.Logs {
 	tmpl, err := os.ReadFile("testdata/bench-signin.json")
 	require.NoError(b, err)
@@ -49,7 +51,7 @@ func benchPages(b *testing.B, tenant string, n int, start time.Time) []plog.Logs
 				page.WriteByte(',')
 			}
 			k := p*1000 + i
-			body := strings.Replace(string(tmpl), `"ID"`, strconv.Quote(fmt.Sprintf("%s-%08d", tenant, k)), 1)
+			body := strings.Replace(string(tmpl), `"ID"`, strconv.Quote(benchID(tenant, k)), 1)
 			body = strings.Replace(body, `"TIME"`, strconv.Quote(start.Add(time.Duration(k)*time.Second).Format(time.RFC3339)), 1)
 			if k%4 != 0 {
 				body = strings.Replace(body, `"errorCode":50126`, `"errorCode":0`, 1)
@@ -74,6 +76,13 @@ func benchPages(b *testing.B, tenant string, n int, start time.Time) []plog.Logs
 	out := sink.AllLogs()
 	require.Len(b, out, n)
 	return out
+}
+
+// benchID is the k-th sign-in id of tenant: a UUID as Graph's are, in no order, so that the unique
+// key's inserts land anywhere in its index as in production (sequential ids would append to it).
+func benchID(tenant string, k int) string {
+	h := sha256.Sum256(fmt.Appendf(nil, "%s-%d", tenant, k))
+	return fmt.Sprintf("%x-%x-%x-%x-%x", h[0:4], h[4:6], h[6:8], h[8:10], h[10:16])
 }
 
 // BenchmarkStore measures records stored per second through the exporter as the collector runs it
