@@ -232,9 +232,16 @@ func (s *store) insert(ctx context.Context, tx *sql.Tx, rows []row) ([]bool, err
 			return nil, err
 		}
 		defer stmt.Close()
+		// The driver watches a cancellable context in a goroutine of its own per execution; one row
+		// takes microseconds (the write lock was taken at BEGIN), and a cancelled ctx still ends the
+		// transaction between two rows, so the rows are inserted without it.
+		rowCtx := context.WithoutCancel(ctx)
 		for i := range rows {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
 			r := &rows[i]
-			res, err := stmt.ExecContext(ctx, r.tenant, r.dataset, r.recordID, r.version, r.time,
+			res, err := stmt.ExecContext(rowCtx, r.tenant, r.dataset, r.recordID, r.version, r.time,
 				nullString(r.eventType), nullBytes(r.raw), nullBytes(r.normalized))
 			if err != nil {
 				return nil, err
