@@ -82,6 +82,12 @@ type queries struct {
 
 func newQueries(d sqldb.Dialect, prefix string) queries {
 	x := func(s string) string { return d.Expand(prefix, s) }
+	// The rows a retention chunk deletes, by seq: Postgres plans `seq IN (SELECT … LIMIT $n)` as a join
+	// with a scan of the whole table (it does not know $n), an array of the seqs as lookups of the key.
+	seqIn := "seq IN (%s)"
+	if d.Name == sqldb.DriverPostgres {
+		seqIn = "seq = ANY(ARRAY(%s))"
+	}
 	return queries{
 		insertOne:  insertQuery(d, prefix, 1, false),
 		insertFull: insertQuery(d, prefix, pgInsertRows, true),
@@ -95,12 +101,18 @@ func newQueries(d sqldb.Dialect, prefix string) queries {
 				tenant_id = CASE WHEN excluded.tenant_id <> '' THEN excluded.tenant_id ELSE {p}tenants.tenant_id END`),
 		tenants:      x(`SELECT tenant, records FROM {p}tenants ORDER BY tenant`),
 		tenantLookup: x(`SELECT tenant FROM {p}tenants WHERE tenant = $1 OR tenant_id = $1 ORDER BY tenant <> $1 LIMIT 1`),
-		// Beyond the newest $2, not "the oldest count - $2": two passes at once (two replicas on one
-		// Postgres, or the start-up pass next to another) then delete the same rows, never twice as many.
-		deleteBeyond: x(`DELETE FROM {p}records WHERE seq IN (
-			SELECT seq FROM {p}records WHERE tenant = $1 ORDER BY event_time DESC, seq DESC LIMIT $3 OFFSET $2)`),
-		deleteBefore: x(`DELETE FROM {p}records WHERE seq IN (
-			SELECT seq FROM {p}records WHERE tenant = $1 AND event_time < $2 ORDER BY event_time, seq LIMIT $3)`),
+		// The oldest (count - $2), at most $3: an index range from the oldest, not a walk past the newest
+		// $2 (OFFSET $2: 0.26 s per chunk on SQLite at 900k kept). The count is read in the statement's
+		// own snapshot, where it is exact (it changes in the transactions that insert and delete): two
+		// passes at once (replicas on one Postgres, the start-up pass beside a scheduled one) either see
+		// each other's deletes and count, or select the same rows, which are deleted once. CASE and
+		// COALESCE: SQLite reads a negative LIMIT as none, Postgres a NULL one.
+		deleteBeyond: x(`DELETE FROM {p}records WHERE ` + fmt.Sprintf(seqIn, `
+			SELECT seq FROM {p}records WHERE tenant = $1 ORDER BY event_time, seq LIMIT COALESCE((
+				SELECT CASE WHEN records <= $2 THEN 0 WHEN records - $2 < $3 THEN records - $2 ELSE $3 END
+				FROM {p}tenants WHERE tenant = $1), 0)`)),
+		deleteBefore: x(`DELETE FROM {p}records WHERE ` + fmt.Sprintf(seqIn, `
+			SELECT seq FROM {p}records WHERE tenant = $1 AND event_time < $2 ORDER BY event_time, seq LIMIT $3`)),
 	}
 }
 
