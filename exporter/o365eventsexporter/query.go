@@ -2,6 +2,7 @@ package o365eventsexporter
 
 import (
 	"context"
+	"database/sql"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
@@ -102,8 +103,12 @@ func (q *query) sql(prefix string) (string, []any) {
 
 // run answers q: up to q.limit rows, and the position to continue from when there are more.
 func (s *store) run(ctx context.Context, q *query) ([]result, *position, error) {
-	stmt, args := q.sql(s.prefix)
-	rs, err := s.r.QueryContext(ctx, stmt, args...)
+	text, args := q.sql(s.prefix)
+	stmt, err := s.prepared(ctx, text)
+	if err != nil {
+		return nil, nil, err
+	}
+	rs, err := stmt.QueryContext(ctx, args...)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -128,4 +133,21 @@ func (s *store) run(ctx context.Context, q *query) ([]result, *position, error) 
 		return out, &out[len(out)-1].pos, nil
 	}
 	return out, nil, nil
+}
+
+// prepared is the reader pool's statement for text, prepared once: a query takes one of a few dozen
+// shapes (filters present or not), and SQLite parsing one anew cost ≈ 0.15 ms of a query's ≈ 1 ms.
+func (s *store) prepared(ctx context.Context, text string) (*sql.Stmt, error) {
+	if st, ok := s.stmts.Load(text); ok {
+		return st.(*sql.Stmt), nil
+	}
+	st, err := s.r.PrepareContext(ctx, text)
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := s.stmts.LoadOrStore(text, st); loaded {
+		_ = st.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	return st, nil
 }

@@ -110,7 +110,11 @@ func (e *eventsExporter) handleEvents(w http.ResponseWriter, r *http.Request, v 
 		writeError(w, http.StatusServiceUnavailable, "the event store could not answer; try again")
 		return
 	}
-	writeBody(w, http.StatusOK, appendPage(nil, name, q.view, rows, next))
+	size := 256
+	for i := range rows {
+		size += len(rows[i].doc) + 256 // the record's fields besides its document, generously
+	}
+	writeBody(w, http.StatusOK, appendPage(make([]byte, 0, size), name, q.view, rows, next))
 }
 
 func (e *eventsExporter) observeQuery(ctx context.Context, route, outcome string, start time.Time) {

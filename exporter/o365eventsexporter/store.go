@@ -73,6 +73,7 @@ type store struct {
 	// known caches resolveTenant's answers for tenants that exist: a tenant row is never deleted, and
 	// its name never changes.
 	known sync.Map // name or Entra tenant id → name
+	stmts sync.Map // query text → *sql.Stmt on r (prepared)
 }
 
 type queries struct {
