@@ -42,10 +42,11 @@ go test ./e2e -run '^$' -bench BenchmarkDistributionAtGraphCeiling -benchtime 1x
 step "8. o365_events: records/s stored (SQLite, Postgres), query p50/p99 at 1M and 10M records (10M takes ~1 h)"
 go test ./exporter/o365eventsexporter -run '^$' -bench BenchmarkStore -benchtime 40x -timeout 30m | tee "$out/events-store.txt"
 go test ./exporter/o365eventsexporter -run '^$' -bench BenchmarkQuery -benchtime 1x -timeout 180m | tee "$out/events-query.txt"
+go test ./exporter/o365eventsexporter -run '^$' -bench BenchmarkRetentionBeyond -benchtime 3x -timeout 30m | tee "$out/events-retention.txt"
 
 {
   echo "# bench-results/summary.md — $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-  for f in ingest-benchstat processor exporter backfill scaling budget ceiling events-store events-query; do
+  for f in ingest-benchstat processor exporter backfill scaling budget ceiling events-store events-query events-retention; do
     echo; echo "## $f"; echo '```'; grep -E '^(Benchmark|goos|cpu|│|[ a-z_]+ +│)|^\s*(ours|std|msgraph|decoder)' "$out/$f.txt" || cat "$out/$f.txt"; echo '```'
   done
 } > "$out/summary.md"
