@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -22,6 +21,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/processor/processortest"
 
+	"github.com/otelcol-o365/otelcol-o365/internal/cputime"
 	"github.com/otelcol-o365/otelcol-o365/internal/graph"
 	"github.com/otelcol-o365/otelcol-o365/internal/o365attr"
 	"github.com/otelcol-o365/otelcol-o365/internal/sqldb"
@@ -102,7 +102,7 @@ func BenchmarkStore(b *testing.B) {
 					pages[s] = benchPages(b, fmt.Sprintf("tenant%d", s), perStream, start)
 				}
 				b.ResetTimer()
-				began, cpu0 := time.Now(), processCPU()
+				began, cpu0 := time.Now(), cputime.Process()
 				var wg sync.WaitGroup
 				errs := make(chan error, streams)
 				for s := range streams {
@@ -118,7 +118,7 @@ func BenchmarkStore(b *testing.B) {
 					}()
 				}
 				wg.Wait()
-				elapsed, cpu := time.Since(began), processCPU()-cpu0
+				elapsed, cpu := time.Since(began), cputime.Process()-cpu0
 				b.StopTimer()
 				close(errs)
 				for err := range errs {
@@ -133,13 +133,6 @@ func BenchmarkStore(b *testing.B) {
 			})
 		}
 	}
-}
-
-// processCPU is this process's user + system CPU time.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkQuery measures GET /events/normalized and /events/raw with limit=100 over HTTP (server,
