@@ -143,10 +143,10 @@ service:
 	b.ReportMetric(float64(requests)/wall/12.2*100, "app_budget_%")
 	b.ReportMetric(float64(served)/wall, "records/s")
 	b.ReportMetric(cpu.Seconds()/wall*100, "cpu_%_of_one_core")
-	// The client keeps its own sliding windows of admission times (rate_limit_margin wide of Graph's);
-	// the simulator counts arrivals. On a 2-core machine also running the simulator, a request can
-	// reach Graph more than the margin after its admission, so an occasional 429 is possible — it is
-	// reported, and honoured. The simulator's early_arrivals also counts requests that were already on
+	// The client keeps its own sliding windows of write times, rate_limit_margin wider than Graph's (and
+	// wider still after a 429 they had room for); the simulator counts arrivals. On a 2-core machine
+	// also running the simulator, a request can reach it more than the margin after it was written, so
+	// an occasional 429 is possible — it is reported, and honoured. The simulator's early_arrivals also counts requests that were already on
 	// the wire when a 429 was sent; the reliability suite's throttling storm (scenario 2) tells those
 	// from requests sent after the client knew, and requires 0 of the latter.
 	b.ReportMetric(float64(st.Throttled-st0.Throttled), "throttled")
