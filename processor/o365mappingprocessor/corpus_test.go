@@ -27,9 +27,28 @@ import (
 	"github.com/otelcol-o365/otelcol-o365/receiver/o365receiver"
 )
 
-// corpusDir holds real Graph objects (Microsoft's documentation examples and other projects' fixtures),
-// one dataset per folder; see its SOURCES.md.
-const corpusDir = "../../../shared/graph-corpus"
+// corpusDir finds the folder of real Graph objects (Microsoft's documentation examples and other
+// projects' fixtures, one dataset per folder; see its SOURCES.md): $O365_GRAPH_CORPUS, or the nearest
+// shared/graph-corpus above the package, so that a checkout in a worktree (wt/<name>) finds it too.
+func corpusDir(t *testing.T) string {
+	t.Helper()
+	if dir := os.Getenv("O365_GRAPH_CORPUS"); dir != "" {
+		return dir
+	}
+	dir, err := filepath.Abs(".")
+	require.NoError(t, err)
+	for {
+		c := filepath.Join(dir, "shared", "graph-corpus")
+		if fi, err := os.Stat(c); err == nil && fi.IsDir() {
+			return c
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return filepath.Join("..", "..", "..", "shared", "graph-corpus")
+		}
+		dir = parent
+	}
+}
 
 // corpusObject is one file of the corpus and where the simulator serves it.
 type corpusObject struct {
@@ -43,8 +62,9 @@ type corpusObject struct {
 func readCorpus(t *testing.T) []corpusObject {
 	t.Helper()
 	var out []corpusObject
+	dir := corpusDir(t)
 	for _, ds := range catalog.All() {
-		files, err := filepath.Glob(filepath.Join(corpusDir, ds.Name, "*.json"))
+		files, err := filepath.Glob(filepath.Join(dir, ds.Name, "*.json"))
 		require.NoError(t, err)
 		for _, f := range files {
 			raw, err := os.ReadFile(f)
@@ -61,7 +81,7 @@ func readCorpus(t *testing.T) []corpusObject {
 			out = append(out, o)
 		}
 	}
-	require.NotEmpty(t, out, "no Graph corpus at %s (shared/graph-corpus beside the repository)", corpusDir)
+	require.NotEmpty(t, out, "no Graph corpus at %s (shared/graph-corpus above the repository, or $O365_GRAPH_CORPUS)", dir)
 	return out
 }
 
