@@ -5,6 +5,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/golden"
@@ -64,6 +65,7 @@ func TestGolden(t *testing.T) {
 		{name: "risky_users", dataset: a.DatasetRiskyUsers,
 			changes: map[int]string{1: a.ChangeAdded, 2: a.ChangeModified, 3: a.ChangeRemoved}},
 	}
+	listed := readmeKeys(t)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			input := tt.input
@@ -100,7 +102,24 @@ func TestGolden(t *testing.T) {
 			require.NoError(t, plogtest.CompareLogs(want, got, plogtest.IgnoreObservedTimestamp()))
 			// CompareLogs does not look at EventName.
 			assert.Equal(t, eventNames(want), eventNames(got))
+			assertKeysListed(t, listed, got)
 		})
+	}
+}
+
+// assertKeysListed fails on an attribute of a record the README's "Normalized attributes" does not
+// list: TestCorpus checks the corpus datasets; the golden cases add the others (incidents, Intune, risky
+// users) and the pseudonymized outputs. The `ocsf.*` keys of `ocsf: true` are left out: the README's
+// OCSF section describes them per OCSF class, not one row per key.
+func assertKeysListed(t *testing.T, listed func(string) bool, ld plog.Logs) {
+	t.Helper()
+	for _, lr := range allRecords(ld) {
+		for k := range lr.Attributes().All() {
+			if strings.HasPrefix(k, "ocsf.") {
+				continue
+			}
+			assert.True(t, listed(k), "%s: attribute %s is not in the README's \"Normalized attributes\"", lr.EventName(), k)
+		}
 	}
 }
 
