@@ -47,7 +47,8 @@ type Config struct {
 	// https://manage-gcc.office.com; the simulator sets the endpoint. Tokens for it go only to its host.
 	ManagementEndpoint string `mapstructure:"management_endpoint"`
 	ManagementResource string `mapstructure:"management_resource"`
-	// PageSize is the $top of every list request (Graph's maximum for the reports APIs is 1000).
+	// PageSize is the $top of every event-stream request, capped at the dataset's documented maximum
+	// (catalog MaxPageSize); snapshot requests send none (README, `page_size`).
 	PageSize int `mapstructure:"page_size"`
 	// HTTP client settings (TLS, proxy, timeout) used for both Graph and the token endpoint.
 	HTTP confighttp.ClientConfig `mapstructure:"http"`

@@ -3,6 +3,7 @@ package o365receiver
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
@@ -145,6 +146,34 @@ func testEveryDataset(t *testing.T, relativeNextLinks bool) {
 	for _, st := range r.Streams() {
 		require.Equal(t, StateOK, st.State, "%s/%s/%s: %s", st.Tenant, st.Dataset, st.Variant, st.LastError)
 	}
+
+	// page_size is the $top of event-stream requests (capped at the dataset's maximum); snapshot requests
+	// send none, as the README says (issue 13: the two disagreed).
+	kindOf := map[string]*catalog.Dataset{}
+	for _, d := range catalog.All() {
+		for _, src := range d.Sources {
+			kindOf["/"+src.APIVersion+src.Path] = d
+		}
+	}
+	tops, snapshots := 0, 0
+	for _, req := range sim.Requests() {
+		d, ok := kindOf[req.Path]
+		if !ok {
+			continue
+		}
+		q, err := url.ParseQuery(req.Query)
+		require.NoError(t, err)
+		switch {
+		case d.Kind == catalog.Snapshot:
+			require.False(t, q.Has("$top"), "snapshot request %s?%s sends $top", req.Path, req.Query)
+			snapshots++
+		case d.MaxPageSize > 0 && !q.Has("$skiptoken"):
+			require.Equal(t, fmt.Sprint(min(cfg.PageSize, d.MaxPageSize)), q.Get("$top"), "%s?%s", req.Path, req.Query)
+			tops++
+		}
+	}
+	require.Positive(t, tops)
+	require.Positive(t, snapshots)
 }
 
 // TestSnapshotChangeRecords adds, modifies and removes items between two snapshots.
