@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/collector/receiver/receivertest"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/otelcol-o365/otelcol-o365/internal/catalog"
 	"github.com/otelcol-o365/otelcol-o365/internal/graphsim"
 	"github.com/otelcol-o365/otelcol-o365/internal/graphsim/graphsimtest"
 	a "github.com/otelcol-o365/otelcol-o365/internal/o365attr"
@@ -40,6 +41,11 @@ func TestDemoRaisesEveryRule(t *testing.T) {
 	o365 := shipped["receivers"].(map[string]any)["o365"].(map[string]any)
 	require.NoError(t, confmap.NewFromStringMap(o365).Unmarshal(rcfg))
 	require.Equal(t, "contoso", rcfg.Tenants[0].Name)
+	for _, ds := range catalog.All() { // the licensed demo tenant collects every dataset (issue 13 §3)
+		dc, listed := rcfg.Tenants[0].Datasets[ds.Name]
+		require.True(t, listed && (dc.Enabled == nil && ds.DefaultEnabled || dc.Enabled != nil && *dc.Enabled),
+			"collector-config.yaml: contoso does not collect %s", ds.Name)
+	}
 	rcfg.Tenants = rcfg.Tenants[:1]
 	rcfg.Tenants[0].ClientSecret = "simulator-secret" // the config's ${env:…:-simulator-secret}
 	rcfg.Storage = nil                                // in memory
