@@ -25,7 +25,7 @@ import (
 //
 //	go test -run '^$' -bench . -benchmem ./processor/o365mappingprocessor/
 //
-// Figures are in README.md ("Performance").
+// Figures are in docs/benchmarks.md (§2).
 
 const benchPageSize = 1000
 
