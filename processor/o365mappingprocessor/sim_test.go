@@ -279,6 +279,10 @@ func demoDay(t *testing.T, scenarios ...string) map[string][]plog.LogRecord {
 		pg := append(append([]byte(`{"value":`), records...), '}')
 		require.NoError(t, p.ConsumeLogs(context.Background(), receiverLogs(t, catalog.All()[i].Name, pg)))
 	}
+	listed := readmeKeys(t) // unified audit and DLP records and incident candidates too
+	for _, ld := range sink.AllLogs() {
+		assertKeysListed(t, listed, ld)
+	}
 	out := map[string][]plog.LogRecord{}
 	for _, inc := range incidentsOf(sink.AllLogs()...) {
 		out[attrStr(inc, a.IncidentRule)] = append(out[attrStr(inc, a.IncidentRule)], inc)
