@@ -200,6 +200,11 @@ func TestCorpus(t *testing.T) {
 		compareGolden(t, filepath.Join("testdata", "corpus", o.dataset, o.file), got)
 	}
 	t.Logf("corpus: %d objects, %d normalized, normalization errors: %v", len(objects), normalized, failed)
+	readme, err := os.ReadFile("README.md")
+	require.NoError(t, err)
+	stated := regexp.MustCompile(`Of the (\d+) objects of the Graph corpus\s+\(` + "`TestCorpus`" + `\), (\d+) normalize`).FindStringSubmatch(string(readme))
+	require.NotNil(t, stated, "README: the corpus sentence of \"Normalization errors\"")
+	assert.Equal(t, []string{fmt.Sprint(len(objects)), fmt.Sprint(normalized)}, stated[1:], "README's corpus figures")
 }
 
 func (o corpusObject) datasetEvent() string {
