@@ -35,9 +35,15 @@ func componentType(id string) string {
 // Exporter types whose exporterhelper queue answers before the write, unless it is persistent (or off).
 var queuedExporters = map[string]bool{"otlp": true, "otlp_grpc": true, "otlphttp": true, "otlp_http": true}
 
+// Exporter types with the same default in-memory queue but no retries: the debug exporter (core
+// v0.161.0). What it writes is no delivery, but its full queue refuses a page with a retryable error, which
+// the receiver then re-delivers to every pipeline it feeds.
+var queuedWithoutRetry = map[string]bool{"debug": true}
+
 // Violations lists, per pipeline fed by the o365 receiver, what would make its acceptance not durable:
-// a batch processor; an OTLP exporter whose sending_queue is in memory or whose retries give up; a file
-// exporter without rotation (which buffers its writes); an o365_export exporter without its journal.
+// a batch processor; an OTLP exporter whose sending_queue is in memory or whose retries give up; a debug
+// exporter whose sending_queue is in memory; a file exporter without rotation (which buffers its writes);
+// an o365_export exporter without its journal.
 func Violations(c Config) []string {
 	var out []string
 	service, _ := c["service"].(map[string]any)
@@ -63,6 +69,10 @@ func Violations(c Config) []string {
 			switch t := componentType(id); {
 			case queuedExporters[t]:
 				out = append(out, queueViolations(name, id, cfg)...)
+			case queuedWithoutRetry[t]:
+				if v := memoryQueue(name, id, cfg); v != "" {
+					out = append(out, v)
+				}
 			case t == "file":
 				if _, ok := cfg["rotation"]; !ok {
 					out = append(out, fmt.Sprintf("pipeline %s: exporter %s without rotation buffers its writes", name, id))
@@ -78,14 +88,28 @@ func Violations(c Config) []string {
 	return out
 }
 
-func queueViolations(pipeline, id string, cfg map[string]any) []string {
+// memoryQueue says when an exporter's sending_queue is enabled (the default) without storage.
+func memoryQueue(pipeline, id string, cfg map[string]any) string {
 	q, _ := cfg["sending_queue"].(map[string]any)
-	if enabled, ok := q["enabled"].(bool); ok && !enabled {
+	if s, _ := q["storage"].(string); s == "" && !queueDisabled(cfg) {
+		return fmt.Sprintf("pipeline %s: exporter %s queues in memory (sending_queue.storage is not set)", pipeline, id)
+	}
+	return ""
+}
+
+func queueDisabled(cfg map[string]any) bool {
+	q, _ := cfg["sending_queue"].(map[string]any)
+	enabled, ok := q["enabled"].(bool)
+	return ok && !enabled
+}
+
+func queueViolations(pipeline, id string, cfg map[string]any) []string {
+	if queueDisabled(cfg) {
 		return nil // no queue: the export itself is the acceptance
 	}
 	var out []string
-	if s, _ := q["storage"].(string); s == "" {
-		out = append(out, fmt.Sprintf("pipeline %s: exporter %s queues in memory (sending_queue.storage is not set)", pipeline, id))
+	if v := memoryQueue(pipeline, id, cfg); v != "" {
+		out = append(out, v)
 	}
 	r, _ := cfg["retry_on_failure"].(map[string]any)
 	if enabled, ok := r["enabled"].(bool); ok && !enabled {

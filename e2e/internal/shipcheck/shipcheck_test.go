@@ -27,10 +27,12 @@ exporters:
   file/ok: { path: b.json, rotation: { max_megabytes: 100 } }
   o365_export/memory: { directory: { path: x }, journal: { enabled: false } }
   o365_export/ok: { directory: { path: y } }
+  debug/mem: { verbosity: basic }
+  debug/ok: { sending_queue: { enabled: false } }
 service:
   pipelines:
     logs/a: { receivers: [o365], processors: [batch], exporters: [otlp_grpc/mem, otlp_grpc/ok, otlp/no_queue] }
-    logs/b: { receivers: [o365/x], processors: [o365_mapping], exporters: [otlp_http/gives_up, file/buffered, file/ok, o365_export/memory, o365_export/ok] }
+    logs/b: { receivers: [o365/x], processors: [o365_mapping], exporters: [otlp_http/gives_up, file/buffered, file/ok, o365_export/memory, o365_export/ok, debug/mem, debug/ok] }
     logs/other: { receivers: [otlp], processors: [batch], exporters: [otlp_grpc/mem] }
 `)
 	require.NoError(t, err)
@@ -41,6 +43,7 @@ service:
 		"pipeline logs/b: exporter otlp_http/gives_up drops a queued batch after retry_on_failure.max_elapsed_time (5m; want 0)",
 		"pipeline logs/b: exporter file/buffered without rotation buffers its writes",
 		"pipeline logs/b: exporter o365_export/memory counts in memory (journal disabled)",
+		"pipeline logs/b: exporter debug/mem queues in memory (sending_queue.storage is not set)",
 	}, Violations(c))
 }
 
