@@ -5,7 +5,6 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/golden"
@@ -103,7 +102,7 @@ func (tc goldenCase) cfg(t *testing.T) *Config {
 // documented examples plus edge cases) through the processor as the receiver emits them, and compares
 // the output with testdata/golden/<case>/expected.yaml. Regenerate with `go test -run TestGolden -update`.
 func TestGolden(t *testing.T) {
-	listed := readmeKeys(t)
+	listed, ocsf := readmeKeys(t), readmeOCSF(t)
 	for _, tc := range goldenCases() {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := tc.cfg(t)
@@ -123,21 +122,18 @@ func TestGolden(t *testing.T) {
 			// CompareLogs does not look at EventName.
 			assert.Equal(t, eventNames(want), eventNames(got))
 			assertKeysListed(t, listed, got)
+			ocsf.check(t, got, cfg.OCSF, nil)
 		})
 	}
 }
 
 // assertKeysListed fails on an attribute of a record the README's "Normalized attributes" does not
 // list: TestCorpus checks the corpus datasets; the golden cases add the others (incidents, Intune, risky
-// users) and the pseudonymized outputs. The `ocsf.*` keys of `ocsf: true` are left out: the README's
-// OCSF section describes them per OCSF class, not one row per key.
+// users), the pseudonymized outputs and the `ocsf.*` keys of `ocsf: true`.
 func assertKeysListed(t *testing.T, listed func(string) bool, ld plog.Logs) {
 	t.Helper()
 	for _, lr := range allRecords(ld) {
 		for k := range lr.Attributes().All() {
-			if strings.HasPrefix(k, "ocsf.") {
-				continue
-			}
 			assert.True(t, listed(k), "%s: attribute %s is not in the README's \"Normalized attributes\"", lr.EventName(), k)
 		}
 	}
