@@ -232,15 +232,23 @@ func compareGolden(t *testing.T, path string, got []goldenRecord) {
 	assert.JSONEq(t, string(want), string(b), path)
 }
 
+// readmeSection is the README's text from the heading to the next end (a heading of the level that
+// closes the section).
+func readmeSection(t *testing.T, heading, end string) string {
+	t.Helper()
+	readme, err := os.ReadFile("README.md")
+	require.NoError(t, err)
+	_, section, ok := strings.Cut(string(readme), heading)
+	require.True(t, ok, "README.md has no %q section", heading)
+	section, _, _ = strings.Cut(section, end)
+	return section
+}
+
 // documentedErrors returns a test of whether a normalization error is one the README lists (a row of
 // its "Normalization errors" table, written with `…` for the field).
 func documentedErrors(t *testing.T) func(string) bool {
 	t.Helper()
-	readme, err := os.ReadFile("README.md")
-	require.NoError(t, err)
-	_, section, ok := strings.Cut(string(readme), "### Normalization errors")
-	require.True(t, ok, "README.md has no \"Normalization errors\" section")
-	section, _, _ = strings.Cut(section, "\n## ")
+	section := readmeSection(t, "### Normalization errors", "\n## ")
 	var rows []string
 	for _, line := range strings.Split(section, "\n") {
 		if m := regexp.MustCompile("^\\| (.+?) \\|").FindStringSubmatch(line); m != nil {
@@ -261,11 +269,7 @@ func documentedErrors(t *testing.T) func(string) bool {
 // first cell), and returns a test of whether a key is listed (`prefix.<field>` rows list a family).
 func readmeKeys(t *testing.T) func(string) bool {
 	t.Helper()
-	readme, err := os.ReadFile("README.md")
-	require.NoError(t, err)
-	_, section, ok := strings.Cut(string(readme), "## Normalized attributes")
-	require.True(t, ok)
-	section, _, _ = strings.Cut(section, "\n## ")
+	section := readmeSection(t, "## Normalized attributes", "\n## ")
 	row := regexp.MustCompile("^\\| `([a-z0-9_.<>]+)` \\|")
 	keys := map[string]int{}
 	var prefixes []string

@@ -5,7 +5,6 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/golden"
@@ -23,22 +22,23 @@ var update = flag.Bool("update", false, "rewrite the expected.yaml golden files"
 // goldenKey is the pseudonymization key of the golden cases that pseudonymize.
 const goldenKey = "golden-test-key-0123456789abcdef"
 
-// TestGolden feeds Graph pages (two captured from the simulator, the others built from Microsoft's
-// documented examples plus edge cases) through the processor as the receiver emits them, and compares
-// the output with testdata/golden/<case>/expected.yaml. Regenerate with `go test -run TestGolden -update`.
-func TestGolden(t *testing.T) {
+// goldenCase is one case of TestGolden: a Graph page of a dataset, as the receiver emits it, through the
+// processor with a configuration.
+type goldenCase struct {
+	name    string
+	input   string // testdata/golden/<input>/page.json (default: name)
+	dataset string
+	config  func(*Config)
+	// changes sets o365.change on records by index; eventNames overrides EventName by index.
+	changes    map[int]string
+	eventNames map[int]string
+}
+
+func goldenCases() []goldenCase {
 	pseudo := func(c *Config) {
 		c.Pseudonymize = configoptional.Some(PseudonymizeConfig{Key: goldenKey})
 	}
-	tests := []struct {
-		name    string
-		input   string // testdata/golden/<input>/page.json (default: name)
-		dataset string
-		config  func(*Config)
-		// changes sets o365.change on records by index; eventNames overrides EventName by index.
-		changes    map[int]string
-		eventNames map[int]string
-	}{
+	return []goldenCase{
 		{name: "signins_simulator", dataset: a.DatasetSignIns},
 		{name: "signins_edge", dataset: a.DatasetSignIns},
 		{name: "signins_ocsf_minimised", input: "signins_edge", dataset: a.DatasetSignIns,
@@ -65,34 +65,53 @@ func TestGolden(t *testing.T) {
 		{name: "risky_users", dataset: a.DatasetRiskyUsers,
 			changes: map[int]string{1: a.ChangeAdded, 2: a.ChangeModified, 3: a.ChangeRemoved}},
 	}
-	listed := readmeKeys(t)
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			input := tt.input
-			if input == "" {
-				input = tt.name
-			}
-			raw, err := os.ReadFile(filepath.Join("testdata", "golden", input, "page.json"))
-			require.NoError(t, err)
-			ld := receiverLogs(t, tt.dataset, raw)
-			lrs := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords()
-			for i, c := range tt.changes {
-				lrs.At(i).Attributes().PutStr(a.Change, c)
-			}
-			for i, n := range tt.eventNames {
-				lrs.At(i).SetEventName(n)
-			}
-			cfg := defaultConfig()
-			if tt.config != nil {
-				tt.config(cfg)
-			}
-			require.NoError(t, cfg.Validate())
+}
+
+// logs is the case's page as the receiver emits it.
+func (tc goldenCase) logs(t *testing.T) plog.Logs {
+	t.Helper()
+	input := tc.input
+	if input == "" {
+		input = tc.name
+	}
+	raw, err := os.ReadFile(filepath.Join("testdata", "golden", input, "page.json"))
+	require.NoError(t, err)
+	ld := receiverLogs(t, tc.dataset, raw)
+	lrs := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords()
+	for i, c := range tc.changes {
+		lrs.At(i).Attributes().PutStr(a.Change, c)
+	}
+	for i, n := range tc.eventNames {
+		lrs.At(i).SetEventName(n)
+	}
+	return ld
+}
+
+// cfg is the case's processor configuration.
+func (tc goldenCase) cfg(t *testing.T) *Config {
+	t.Helper()
+	cfg := defaultConfig()
+	if tc.config != nil {
+		tc.config(cfg)
+	}
+	require.NoError(t, cfg.Validate())
+	return cfg
+}
+
+// TestGolden feeds Graph pages (two captured from the simulator, the others built from Microsoft's
+// documented examples plus edge cases) through the processor as the receiver emits them, and compares
+// the output with testdata/golden/<case>/expected.yaml. Regenerate with `go test -run TestGolden -update`.
+func TestGolden(t *testing.T) {
+	listed, ocsf := readmeKeys(t), readmeOCSF(t)
+	for _, tc := range goldenCases() {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := tc.cfg(t)
 			p, sink, _ := newTestProcessor(t, cfg)
-			require.NoError(t, p.ConsumeLogs(context.Background(), ld))
+			require.NoError(t, p.ConsumeLogs(context.Background(), tc.logs(t)))
 			require.Len(t, sink.AllLogs(), 1)
 			got := sink.AllLogs()[0]
 
-			expectedFile := filepath.Join("testdata", "golden", tt.name, "expected.yaml")
+			expectedFile := filepath.Join("testdata", "golden", tc.name, "expected.yaml")
 			if *update {
 				require.NoError(t, os.MkdirAll(filepath.Dir(expectedFile), 0o755))
 				require.NoError(t, golden.WriteLogsToFile(expectedFile, got))
@@ -103,21 +122,18 @@ func TestGolden(t *testing.T) {
 			// CompareLogs does not look at EventName.
 			assert.Equal(t, eventNames(want), eventNames(got))
 			assertKeysListed(t, listed, got)
+			ocsf.check(t, got, cfg.OCSF, nil)
 		})
 	}
 }
 
 // assertKeysListed fails on an attribute of a record the README's "Normalized attributes" does not
 // list: TestCorpus checks the corpus datasets; the golden cases add the others (incidents, Intune, risky
-// users) and the pseudonymized outputs. The `ocsf.*` keys of `ocsf: true` are left out: the README's
-// OCSF section describes them per OCSF class, not one row per key.
+// users), the pseudonymized outputs and the `ocsf.*` keys of `ocsf: true`.
 func assertKeysListed(t *testing.T, listed func(string) bool, ld plog.Logs) {
 	t.Helper()
 	for _, lr := range allRecords(ld) {
 		for k := range lr.Attributes().All() {
-			if strings.HasPrefix(k, "ocsf.") {
-				continue
-			}
 			assert.True(t, listed(k), "%s: attribute %s is not in the README's \"Normalized attributes\"", lr.EventName(), k)
 		}
 	}

@@ -264,7 +264,9 @@ func demoDay(t *testing.T, scenarios ...string) map[string][]plog.LogRecord {
 			}
 		}
 	}
-	p, sink, _ := newTestProcessor(t, defaultConfig())
+	cfg := defaultConfig()
+	cfg.OCSF = true // so that the day's ocsf.* keys are checked against the README too
+	p, sink, _ := newTestProcessor(t, cfg)
 	for _, src := range sources {
 		for _, pg := range c.Pages(t, src.src.APIVersion, src.src.Path, src.q) {
 			require.NoError(t, p.ConsumeLogs(context.Background(), receiverLogs(t, src.dataset, pg)))
@@ -279,9 +281,10 @@ func demoDay(t *testing.T, scenarios ...string) map[string][]plog.LogRecord {
 		pg := append(append([]byte(`{"value":`), records...), '}')
 		require.NoError(t, p.ConsumeLogs(context.Background(), receiverLogs(t, catalog.All()[i].Name, pg)))
 	}
-	listed := readmeKeys(t) // unified audit and DLP records and incident candidates too
+	listed, ocsf := readmeKeys(t), readmeOCSF(t) // unified audit and DLP records and incident candidates too
 	for _, ld := range sink.AllLogs() {
 		assertKeysListed(t, listed, ld)
+		ocsf.check(t, ld, true, nil)
 	}
 	out := map[string][]plog.LogRecord{}
 	for _, inc := range incidentsOf(sink.AllLogs()...) {
