@@ -26,7 +26,8 @@ import (
 // records/s, peak RSS and CPU seconds per 100k records of the collector process. Run with
 // `-benchtime 1x` (make bench does): one backfill is one measurement. O365_BENCH_RECORDS overrides the
 // size, O365_BENCH_CONCURRENCY the receiver's max_concurrent_requests (default: the receiver's default),
-// and O365_BENCH_GOMEMLIMIT sets GOMEMLIMIT for the collector process only.
+// O365_BENCH_GOMEMLIMIT sets GOMEMLIMIT for the collector process only, and O365_BENCH_CPUPROFILE=<file>
+// saves the collector's CPU profile of 30 s of the backfill (from 5 s in).
 func BenchmarkDistributionBackfill(b *testing.B) {
 	records := 1_000_000
 	if v := os.Getenv("O365_BENCH_RECORDS"); v != "" {
@@ -54,11 +55,13 @@ type backfillResult struct {
 func runBackfill(b *testing.B, sim *graphsimtest.Sim, records int) backfillResult {
 	dir := b.TempDir()
 	out := filepath.Join(dir, "records.json")
-	metricsPort := proctest.FreePort(b)
+	metricsPort, pprofPort := proctest.FreePort(b), proctest.FreePort(b)
 	cfg := fmt.Sprintf(`
 extensions:
   sql_storage:
     path: %[1]s/state.db
+  pprof:
+    endpoint: 127.0.0.1:%[8]d
 receivers:
   o365:
     storage: sql_storage
@@ -79,7 +82,7 @@ exporters:
   file:
     path: %[5]s
 service:
-  extensions: [sql_storage]
+  extensions: [sql_storage, pprof]
   telemetry:
     metrics:
       level: basic
@@ -93,7 +96,7 @@ service:
     logs:
       receivers: [o365]
       exporters: [file]
-`, dir, sim.URL(), sim.CAFile, simTenantYAML(1), out, metricsPort, concurrencyKey())
+`, dir, sim.URL(), sim.CAFile, simTenantYAML(1), out, metricsPort, concurrencyKey(), pprofPort)
 	cfgPath := proctest.WriteFile(b, filepath.Join(dir, "config.yaml"), cfg)
 
 	start := time.Now()
@@ -102,6 +105,15 @@ service:
 		env = append(env, "GOMEMLIMIT="+v)
 	}
 	col := proctest.StartCollector(b, env, "--config", cfgPath)
+	profiled := make(chan error, 1)
+	if f := os.Getenv("O365_BENCH_CPUPROFILE"); f != "" {
+		go func() {
+			time.Sleep(5 * time.Second)
+			profiled <- saveCPUProfile(pprofPort, 30*time.Second, f)
+		}()
+	} else {
+		profiled <- nil
+	}
 	deadline := time.Now().Add(30 * time.Minute)
 	for acceptedRecords(metricsPort) < records {
 		if time.Now().After(deadline) {
@@ -110,6 +122,9 @@ service:
 		time.Sleep(100 * time.Millisecond)
 	}
 	wall := time.Since(start)
+	if err := <-profiled; err != nil {
+		b.Fatal(err)
+	}
 	col.Stop(b)
 	usage := col.Cmd.ProcessState.SysUsage().(*syscall.Rusage)
 	require.Equal(b, records, countRecords(b, out), "every record exactly once in the file")

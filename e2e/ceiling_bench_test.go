@@ -76,22 +76,20 @@ service:
 }
 
 // saveCPUProfile writes the collector's CPU profile over the next d to file.
-func saveCPUProfile(b *testing.B, port int, d time.Duration, file string) {
+func saveCPUProfile(port int, d time.Duration, file string) error {
 	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", port, int(d.Seconds())))
 	if err != nil {
-		b.Fatal(err)
+		return err
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)
 	if err == nil && resp.StatusCode != http.StatusOK {
 		err = fmt.Errorf("pprof answered %s", resp.Status)
 	}
-	if err == nil {
-		err = os.WriteFile(file, data, 0o600)
-	}
 	if err != nil {
-		b.Fatal(err)
+		return err
 	}
+	return os.WriteFile(file, data, 0o600)
 }
 
 // runAtCeiling runs the collector for 30 s of warm-up and a measured minute, and reports.
@@ -149,7 +147,9 @@ service:
 	// O365_CEILING_CPUPROFILE=<file>: the collector's CPU profile of the measured minute (pprof
 	// extension), to tell where its share of a core goes.
 	if f := os.Getenv("O365_CEILING_CPUPROFILE"); f != "" {
-		saveCPUProfile(b, pprofPort, 60*time.Second, f)
+		if err := saveCPUProfile(pprofPort, 60*time.Second, f); err != nil {
+			b.Fatal(err)
+		}
 	} else {
 		time.Sleep(60 * time.Second)
 	}
