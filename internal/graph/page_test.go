@@ -2,6 +2,8 @@ package graph
 
 import (
 	"fmt"
+	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -117,11 +119,20 @@ func FuzzDecodePage(f *testing.F) {
 	f.Add([]byte(`{"value":[]}`))
 	f.Add([]byte(`{"value":[{"id":"a"`))
 	f.Add([]byte(`{"value":[{"s":"\u00e9\ud83d\ude00","n":-0,"e":1E-7}]}`))
+	f.Add([]byte(`{"valu\u0065":[{"k\"ey":"a\\b\/\u00e9","id":"x","id":1,"n":[-0,-0.0,1e400,9223372036854775808]}]}`))
+	f.Add([]byte(`{"value":[{"a":[[[[{"b":[]}]]]],"t":"2026-01-01T00:00:01Z"}]}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		fast, fastNext, fastErr := decodeAll(t, FastDecoder{}, string(body))
 		if fastErr != nil {
 			return
 		}
+		pg, err := FastDecoder{}.Parse(body) // the readers of a record's fields must not panic either
+		require.NoError(t, err)
+		for i := range pg.Len() {
+			pg.StringField(i, "id")
+		}
+		pg.TimeSpan("t")
+		pg.Release()
 		std, stdNext, stdErr := decodeAll(t, StdDecoder{}, string(body))
 		require.NoError(t, stdErr, "accepted by FastDecoder only: %q", body)
 		require.Equal(t, std, fast, "%q", body)
@@ -197,5 +208,143 @@ func TestNextURLResolvesRelativeLinks(t *testing.T) {
 			defer pg.Release()
 			assert.Equal(t, c.want, pg.NextURL(req))
 		})
+	}
+}
+
+// A page Parse refuses emits nothing: every check — syntax, shape, numbers, strings — is made before
+// the first record is copied, wherever on the page the fault is.
+func TestParseRefusesBeforeEmitting(t *testing.T) {
+	const good = `{"id":"a","n":1}`
+	for name, bad := range map[string]string{
+		"invalid number":             `{"n":01}`,
+		"number cut short":           `{"n":1.}`,
+		"number exponent cut short":  `{"n":1e+}`,
+		"NaN":                        `{"n":NaN}`,
+		"invalid escape":             `{"s":"\x"}`,
+		"lone high surrogate":        `{"s":"\ud83d"}`,
+		"lone low surrogate":         `{"s":"\ude00"}`,
+		"high surrogate, no low one": `{"s":"\ud83d\u0041"}`,
+		"control character":          "{\"s\":\"a\tb\"}",
+		"not an object":              `"x"`,
+		"bad literal":                `{"b":tru}`,
+		"missing colon":              `{"b" 1}`,
+		"trailing comma":             `{"b":1,}`,
+		"unterminated":               `{"s":"abc`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			emitted := 0
+			body := `{"value":[` + good + `,` + bad + `,` + good + `]}`
+			_, err := FastDecoder{}.Decode([]byte(body), func() pcommon.Map { emitted++; return pcommon.NewMap() })
+			require.Error(t, err)
+			assert.Zero(t, emitted)
+			_, err = FastDecoder{}.Parse([]byte(body))
+			require.Error(t, err)
+		})
+	}
+}
+
+// Nesting is bounded: a page as deep as maxDepth decodes, one level more is refused, and a hostile
+// page of a million brackets fails without exhausting the stack.
+func TestNestingDepthIsBounded(t *testing.T) {
+	nested := func(depth int) string { // the page object, "value" and its element are 3 levels
+		return `{"value":[{"a":` + strings.Repeat("[", depth-3) + strings.Repeat("]", depth-3) + `}]}`
+	}
+	recs, _, err := decodeAll(t, FastDecoder{}, nested(maxDepth))
+	require.NoError(t, err)
+	require.Len(t, recs, 1)
+	depth := 3
+	for v := recs[0]["a"]; len(v.([]any)) > 0; v = v.([]any)[0] {
+		depth++
+	}
+	assert.Equal(t, maxDepth, depth+1)
+
+	_, _, err = decodeAll(t, FastDecoder{}, nested(maxDepth+1))
+	require.ErrorContains(t, err, "nested deeper than")
+	_, _, err = decodeAll(t, FastDecoder{}, `{"value":[{"a":`+strings.Repeat(`[{"b":`, 500000))
+	require.ErrorContains(t, err, "nested deeper than")
+}
+
+// Duplicate members: within a record the last value wins, in the first one's place (pcommon.Map.PutEmpty);
+// on the page the first "value" and the first "@odata.nextLink" count, as they did with fastjson.
+func TestDuplicateMembers(t *testing.T) {
+	recs, next, err := decodeAll(t, FastDecoder{},
+		`{"value":[{"a":1,"b":2,"a":"x"}],"@odata.nextLink":"n1","value":[{"c":3}],"@odata.nextLink":5}`)
+	require.NoError(t, err)
+	assert.Equal(t, []map[string]any{{"a": "x", "b": int64(2)}}, recs)
+	assert.Equal(t, "n1", next)
+}
+
+// Numbers keep their kind: integer literals that fit int64 are Int, others Double (-0.0 keeps its sign).
+func TestNumberKinds(t *testing.T) {
+	m := pcommon.NewMap()
+	_, err := FastDecoder{}.Decode([]byte(`{"value":[{"n":[-0,-0.0,0,1E2,1e-2,-9223372036854775808,`+
+		`9223372036854775807,9223372036854775808,-9223372036854775809,123456789012345678,1e400]}]}`),
+		func() pcommon.Map { return m })
+	require.NoError(t, err)
+	v, _ := m.Get("n")
+	want := []any{int64(0), math.Copysign(0, -1), int64(0), 100.0, 0.01, int64(math.MinInt64),
+		int64(math.MaxInt64), 9223372036854775808.0, -9223372036854775809.0, int64(123456789012345678), math.Inf(1)}
+	require.Equal(t, len(want), v.Slice().Len())
+	for i, w := range want {
+		assert.Equal(t, w, v.Slice().At(i).AsRaw(), "value %d", i)
+	}
+	assert.True(t, math.Signbit(v.Slice().At(1).Double()), "-0.0 keeps its sign")
+}
+
+// Keys and strings with escapes are unescaped; page-level keys are compared unescaped too; keys that
+// fall into the same slot of the interner's recent-key table stay distinct.
+func TestEscapesAndKeys(t *testing.T) {
+	recs, next, err := decodeAll(t, FastDecoder{},
+		`{"valu\u0065":[{"k\"ey":"a\\b\/\n\u00e9\ud83d\ude00","axmyb":1,"azmwb":2,"axmyb2":3},{"axmyb":4,"azmwb":5}],"@odata.nextLink":"n\u0031"}`)
+	require.NoError(t, err)
+	assert.Equal(t, keyHash([]byte("axmyb")), keyHash([]byte("azmwb")), "the test's keys must share a slot")
+	assert.Equal(t, []map[string]any{
+		{"k\"ey": "a\\b/\n\u00e9\U0001F600", "axmyb": int64(1), "azmwb": int64(2), "axmyb2": int64(3)},
+		{"axmyb": int64(4), "azmwb": int64(5)},
+	}, recs)
+	assert.Equal(t, "n1", next)
+}
+
+// StringField and TimeSpan read a record's top-level member by scanning it: the first of its name,
+// unescaped, "" when absent, not a string, or nested deeper; they work on a parked page too.
+func TestStringField(t *testing.T) {
+	pg, err := FastDecoder{}.Parse([]byte(`{"value":[` +
+		`{"x":{"id":"nested"},"arr":["id"],"i\u0064":"a\"1","id":"second"},` +
+		`{"id":5},{},{"t":"2026-01-01T00:00:01Z"}]}`))
+	require.NoError(t, err)
+	defer pg.Release()
+	pg.Park()
+	assert.Equal(t, `a"1`, pg.StringField(0, "id"))
+	assert.Empty(t, pg.StringField(1, "id"))
+	assert.Empty(t, pg.StringField(2, "id"))
+	assert.Empty(t, pg.StringField(4, "id"))
+	assert.Empty(t, pg.StringField(-1, "id"))
+	ts := pg.TimeSpan("t")
+	assert.Equal(t, "2026-01-01T00:00:01Z", ts.Newest.Format(time.RFC3339Nano))
+	assert.False(t, ts.Ascending)
+}
+
+// A page that is not valid JSON fails as such ("invalid page"), wherever the fault lies, even when it
+// is of the wrong shape too; valid JSON of the wrong shape says what is wrong with it.
+func TestSyntaxErrorsBeforeShapeErrors(t *testing.T) {
+	for body, want := range map[string]string{
+		`[1]`:                              "a page must be a JSON object",
+		`[1`:                               "invalid page: ",
+		`[1] 2`:                            "invalid page: trailing data",
+		`{"value":5,"x":[}`:                "invalid page: ",
+		`{"value":5,"x":[]}`:               `"value" is not an array`,
+		`{"value":[1,{"a":01}]}`:           "invalid page: invalid number",
+		`{"value":[1,{"a":1}]}`:            `"value" element is not an object`,
+		`{"@odata.nextLink":1,"value":[}`:  "invalid page: ",
+		`{"@odata.nextLink":1,"value":[]}`: `"@odata.nextLink" is not a string`,
+		`{"x":1}`:                          `page has no "value" array`,
+		``:                                 "invalid page: ",
+	} {
+		_, err := FastDecoder{}.Parse([]byte(body))
+		require.Error(t, err, body)
+		assert.Contains(t, err.Error(), want, body)
+		if !strings.HasPrefix(want, "invalid page") {
+			assert.NotContains(t, err.Error(), "invalid page", body)
+		}
 	}
 }
