@@ -112,6 +112,9 @@ func (pg *Page) Emit(next func() pcommon.Map) error {
 		e.object(at, next())
 	}
 	e.body, e.counts = nil, nil
+	if cap(e.buf) > 64<<10 { // a string of a hostile page is not kept in the pool
+		e.buf = nil
+	}
 	return nil
 }
 
