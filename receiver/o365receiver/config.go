@@ -68,9 +68,10 @@ type Config struct {
 	// PollWorkers bounds the polls in progress at once, across all tenants and datasets: due polls wait
 	// for a free worker, in the order they fell due.
 	PollWorkers int `mapstructure:"poll_workers"`
-	// SpreadFirstPolls places the first poll of a stream that has a stored position (after a restart,
-	// or taken over from another replica) at a fixed offset into its interval, so that the streams of
-	// thousands of tenants do not all poll at once; new streams still poll at once.
+	// SpreadFirstPolls places the first poll of a stream that has a stored position less than an
+	// interval old (after a restart, or taken over from another replica) at a fixed offset into its
+	// interval, so that the streams of thousands of tenants do not all poll at once; new streams and
+	// streams more than an interval behind still poll at once.
 	SpreadFirstPolls bool `mapstructure:"spread_first_polls"`
 	// MaxCooldown caps the growing pause after consecutive failed polls of a dataset.
 	MaxCooldown time.Duration `mapstructure:"max_cooldown"`

@@ -205,9 +205,11 @@ func (s *scheduler) work(rn *run) {
 }
 
 // firstPoll is when a run's first poll is due. A stream that has collected before (a restart, a tenant
-// taken over from another replica) polls at a fixed offset into its interval, a hash of its name, so
-// that thousands of streams restarted together spread their polls over the interval as they were
-// before; a new stream (no stored position: a tenant just added) and a triggered one poll at once.
+// taken over from another replica) and is less than an interval behind polls at a fixed offset into
+// its interval, a hash of its name, so that thousands of streams restarted together spread their polls
+// over the interval as they were before; a new stream (no stored position: a tenant just added), one
+// whose stored position is more than an interval old (stopped while catching up, or down for longer
+// than the interval: its records are overdue) and a triggered one poll at once.
 func (s *scheduler) firstPoll(rn *run) time.Time {
 	tk := rn.tk
 	s.mu.Lock()
@@ -218,6 +220,9 @@ func (s *scheduler) firstPoll(rn *run) time.Time {
 	}
 	raw, err := tk.store.Get(rn.ctx, tk.stateKey)
 	if err != nil || raw == nil { // a failing storage fails the poll, which reports it
+		return rn.began
+	}
+	if tk.overdue != nil && tk.overdue(raw, rn.began) {
 		return rn.began
 	}
 	return rn.began.Add(spreadOffset(tk.name(), tk.interval))

@@ -2,6 +2,7 @@ package o365receiver
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"runtime"
 	"sync"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/otelcol-o365/otelcol-o365/internal/catalog"
 	"github.com/otelcol-o365/otelcol-o365/internal/graph"
+	"github.com/otelcol-o365/otelcol-o365/receiver/o365receiver/internal/checkpoint"
 	"github.com/otelcol-o365/otelcol-o365/receiver/o365receiver/internal/metadata"
 )
 
@@ -255,4 +257,32 @@ func TestSchedulerStopWaitsForThePollInProgress(t *testing.T) {
 
 	running.start(t.Context()) // a new tenure
 	require.Eventually(t, func() bool { return h.count("running") == 2 }, 10*time.Second, time.Millisecond)
+}
+
+func TestSchedulerPollsOverdueStoredStreamsAtOnce(t *testing.T) {
+	h := newSchedHarness(t, 8, true)
+	const interval = time.Hour
+	stored := func(name string, readTo time.Time) *task {
+		tk := h.task(name, interval, nil)
+		var cp *checkpoint.Stream
+		tk.bindCheckpoint(&cp) // as an event stream: its state key, and overdue from the stored position
+		raw, err := json.Marshal(checkpoint.State{Version: 2, Start: readTo.Add(-24 * time.Hour), ReadTo: readTo})
+		require.NoError(t, err)
+		require.NoError(t, tk.store.Set(t.Context(), tk.stateKey, raw))
+		return tk
+	}
+	require.Greater(t, spreadOffset("caught-up", interval), time.Minute, "the test needs a place well into the interval")
+	now := time.Now()
+	behind := stored("behind", now.Add(-2*interval))       // stopped while catching up, or down for longer
+	caughtUp := stored("caught-up", now.Add(-interval/10)) // restarted within its interval
+	behind.start(t.Context())
+	caughtUp.start(t.Context())
+	require.Eventually(t, func() bool { return h.count("behind") == 1 }, 10*time.Second, time.Millisecond,
+		"a stream more than an interval behind polls at once")
+	require.Zero(t, h.count("caught-up"))
+	h.r.sched.mu.Lock()
+	start := caughtUp.current.began
+	h.r.sched.mu.Unlock()
+	require.Equal(t, start.Add(spreadOffset(caughtUp.name(), interval)), caughtUp.Status().NextPoll,
+		"a stream less than an interval behind keeps its place in the interval")
 }

@@ -51,6 +51,10 @@ func newEventStream(t *task) *eventStream {
 // client and flush what it could not commit yet.
 func (t *task) bindCheckpoint(cp **checkpoint.Stream) {
 	t.stateKey = checkpoint.StateKey(t.checkpointPrefix())
+	t.overdue = func(stored []byte, now time.Time) bool {
+		pos, err := checkpoint.StoredPosition(stored)
+		return err == nil && pos.Before(now.Add(-t.interval))
+	}
 	t.rebind = func(c storage.Client) {
 		if *cp != nil {
 			(*cp).UseClient(c)

@@ -33,6 +33,9 @@ type task struct {
 	// stateKey is the storage key that exists once the stream has committed (empty: none to look at);
 	// it tells a restarted stream from a new one (scheduler.firstPoll).
 	stateKey string
+	// overdue (optional) says whether a stream's stored state is more than an interval behind now: its
+	// first poll after a restart is then due at once rather than at its place in the interval.
+	overdue func(stored []byte, now time.Time) bool
 	// store holds the task's checkpoint: the receiver's storage client, or a tenant lease's fenced one.
 	store storage.Client
 	// mayDeliver says whether records may be handed to the next consumer now; deliver asks it before

@@ -167,6 +167,16 @@ func (s *Stream) Position() time.Time {
 	return s.state.Watermark
 }
 
+// StoredPosition is the position of a stream's stored state (as Position would be once loaded): zero
+// while it has completed no read.
+func StoredPosition(raw []byte) (time.Time, error) {
+	s := Stream{}
+	if err := json.Unmarshal(raw, &s.state); err != nil {
+		return time.Time{}, fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	return s.Position(), nil
+}
+
 // QueryStart is where the next query begins: position − lookback, but not before Start nor before the
 // dedup keys are complete (older records could not be told from emitted ones); Start before any commit.
 func (s *Stream) QueryStart(lookback time.Duration) time.Time {
