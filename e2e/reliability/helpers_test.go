@@ -170,6 +170,11 @@ type otlpSink struct {
 // returns only once the sink acknowledged — tagged with the run's epoch (none when negative), with
 // extra exporter settings, and JSON logs for the test to read.
 func sinkPipelineYAML(addr string, epoch int, extra string) string {
+	return sinkPipelineQueueYAML(addr, epoch, "{ enabled: false }", extra)
+}
+
+// sinkPipelineQueueYAML is sinkPipelineYAML with the exporter's `sending_queue` set to queue (YAML).
+func sinkPipelineQueueYAML(addr string, epoch int, queue, extra string) string {
 	header := ""
 	if epoch >= 0 {
 		header = fmt.Sprintf("\n    headers: { x-epoch: \"%d\" }", epoch)
@@ -182,7 +187,7 @@ func sinkPipelineYAML(addr string, epoch int, extra string) string {
     endpoint: %s
     tls: { insecure: true }
     compression: none
-    sending_queue: { enabled: false }%s%s
+    sending_queue: %s%s%s
 service:
   extensions: [sql_storage]
   telemetry:
@@ -192,7 +197,7 @@ service:
     logs:
       receivers: [o365]
       exporters: [otlp_grpc]
-`, addr, header, extra)
+`, addr, queue, header, extra)
 }
 
 func startOTLPSink(t testing.TB) *otlpSink {

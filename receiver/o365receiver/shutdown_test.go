@@ -151,3 +151,27 @@ func TestShutdownBoundedWhenConsumerNeverReturns(t *testing.T) {
 	require.Equal(t, 150, len(idsByDataset(sink.AllLogs())["signins"]), "the page accepted before the shutdown is not collected again")
 	require.Equal(t, 20, len(idsByDataset(sink.AllLogs())["directory_audits"]), "the page the consumer never returned from is collected again")
 }
+
+// The last commits at a shutdown share one flushTimeout: a storage that hangs (a Postgres cut off
+// without a reset) delays the shutdown by flushTimeout, not by flushTimeout per stream left
+// uncommitted — with a thousand streams, over an hour.
+func TestShutdownFlushesWithinOneTimeout(t *testing.T) {
+	const streams = 3
+	runs := map[*task]<-chan struct{}{}
+	var flushed atomic.Int32
+	for range streams {
+		done := make(chan struct{})
+		close(done) // the task returned: its commit is flushed
+		tk := &task{flush: func(ctx context.Context) error {
+			<-ctx.Done() // the storage hangs until the deadline
+			flushed.Add(1)
+			return nil
+		}}
+		runs[tk] = done
+	}
+	began := time.Now()
+	require.Empty(t, stopTasks(runs, true))
+	took := time.Since(began)
+	require.Equal(t, int32(streams), flushed.Load(), "every stream's last commit was attempted")
+	require.Less(t, took, 2*flushTimeout, "the attempts share one timeout (one each would take %s)", streams*flushTimeout)
+}

@@ -140,13 +140,16 @@ func (t *task) start(ctx context.Context) <-chan struct{} { return t.r.sched.sta
 // has shutdownGrace to be delivered and committed, and a little more to return.
 const stopGrace = shutdownGrace + time.Second
 
-// flushTimeout bounds the last attempt to commit what a stopped task's consumer accepted.
+// flushTimeout bounds the last attempts to commit what stopped tasks' consumers accepted: all of them
+// together, so that a storage that hangs delays a shutdown by flushTimeout, not by flushTimeout per
+// stream.
 const flushTimeout = 5 * time.Second
 
 // stopTasks waits, at most stopGrace, for runs whose context was cancelled, then (with flush) makes one
 // last attempt to commit, for each task that returned, what its consumer accepted but a failed write
-// left uncommitted. It returns the runs still going: blocked in a next consumer that does not return, they
-// are abandoned (nothing they do afterwards can commit: their storage is closed or fenced off).
+// left uncommitted, within flushTimeout for all of them. It returns the runs still going: blocked in a
+// next consumer that does not return, they are abandoned (nothing they do afterwards can commit: their
+// storage is closed or fenced off).
 func stopTasks(runs map[*task]<-chan struct{}, flush bool) map[*task]<-chan struct{} {
 	grace := time.NewTimer(stopGrace)
 	defer grace.Stop()
@@ -167,15 +170,15 @@ func stopTasks(runs map[*task]<-chan struct{}, flush bool) map[*task]<-chan stru
 			stuck[tk] = done
 		}
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
+	defer cancel()
 	for tk := range runs {
 		if _, ok := stuck[tk]; ok || !flush || tk.flush == nil {
 			continue
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
 		if err := tk.flush(ctx); err != nil {
 			tk.logger().Error("Cannot commit what the next consumer accepted; it is collected again after the restart", zap.Error(err))
 		}
-		cancel()
 	}
 	for tk := range stuck {
 		tk.logger().Error("The next consumer has not returned within the shutdown grace; its page is abandoned uncommitted",

@@ -41,9 +41,9 @@ var queuedExporters = map[string]bool{"otlp": true, "otlp_grpc": true, "otlphttp
 var queuedWithoutRetry = map[string]bool{"debug": true}
 
 // Violations lists, per pipeline fed by the o365 receiver, what would make its acceptance not durable:
-// a batch processor; an OTLP exporter whose sending_queue is in memory or whose retries give up; a debug
-// exporter whose sending_queue is in memory; a file exporter without rotation (which buffers its writes);
-// an o365_export exporter without its journal.
+// a batch processor; an OTLP exporter whose sending_queue is in memory, batches without an upper bound
+// or gives up retrying; a debug exporter whose sending_queue is in memory; a file exporter without
+// rotation (which buffers its writes); an o365_export exporter without its journal.
 func Violations(c Config) []string {
 	var out []string
 	service, _ := c["service"].(map[string]any)
@@ -110,6 +110,12 @@ func queueViolations(pipeline, id string, cfg map[string]any) []string {
 	var out []string
 	if v := memoryQueue(pipeline, id, cfg); v != "" {
 		out = append(out, v)
+	}
+	q, _ := cfg["sending_queue"].(map[string]any)
+	if b, ok := q["batch"]; ok && b != nil {
+		if m, _ := b.(map[string]any); m["max_size"] == nil {
+			out = append(out, fmt.Sprintf("pipeline %s: exporter %s batches without sending_queue.batch.max_size (requests can outgrow what the backend takes, and a rejected batch is dropped)", pipeline, id))
+		}
 	}
 	r, _ := cfg["retry_on_failure"].(map[string]any)
 	if enabled, ok := r["enabled"].(bool); ok && !enabled {
