@@ -13,7 +13,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/otelcol-o365/otelcol-o365/e2e/internal/proctest"
-	"github.com/otelcol-o365/otelcol-o365/internal/graphsim"
 	"github.com/otelcol-o365/otelcol-o365/internal/graphsim/graphsimtest"
 )
 
@@ -51,10 +50,8 @@ func TestBackpressure(t *testing.T) {
 	records := pick(60_000, 200_000)
 	refusal := pick(10*time.Second, 2*time.Minute)
 	tenant := graphsimtest.TenantID(1)
-	sim := graphsimtest.Start(t, graphsim.Config{Seed: 98, Tenants: []graphsim.Tenant{
-		graphsimtest.Tenant(1, map[string]graphsim.DatasetSpec{"signins": {Count: records, Span: 24 * time.Hour}}),
-	}})
-	want := truth("signins", sim.IDs(tenant, "signins", sim.Anchor().Add(-25*time.Hour), sim.Anchor()))
+	sim, ids := signInBackfill(t, 98, records)
+	want := truth("signins", ids)
 	sink := startOTLPSink(t)
 	dir := t.TempDir()
 	cfg := proctest.WriteFile(t, filepath.Join(dir, "config.yaml"), fmt.Sprintf(`

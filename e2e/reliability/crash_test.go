@@ -18,7 +18,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/otelcol-o365/otelcol-o365/e2e/internal/proctest"
-	"github.com/otelcol-o365/otelcol-o365/internal/graphsim"
 	"github.com/otelcol-o365/otelcol-o365/internal/graphsim/graphsimtest"
 )
 
@@ -50,11 +49,8 @@ func TestCrashKill9(t *testing.T) {
 	}
 
 	tenant := graphsimtest.TenantID(1)
-	sim := graphsimtest.Start(t, graphsim.Config{Seed: 91, Tenants: []graphsim.Tenant{
-		graphsimtest.Tenant(1, map[string]graphsim.DatasetSpec{"signins": {Count: records, Span: 24 * time.Hour}}),
-	}})
-	want := truth("signins", sim.IDs(tenant, "signins", sim.Anchor().Add(-25*time.Hour), sim.Anchor()))
-	require.Len(t, want, records)
+	sim, ids := signInBackfill(t, 91, records)
+	want := truth("signins", ids)
 	sink := startOTLPSink(t)
 	dir := t.TempDir()
 	env := []string{"RELIABILITY_SECRET=" + graphsimtest.Secret}

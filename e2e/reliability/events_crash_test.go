@@ -15,7 +15,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/otelcol-o365/otelcol-o365/e2e/internal/proctest"
-	"github.com/otelcol-o365/otelcol-o365/internal/graphsim"
 	"github.com/otelcol-o365/otelcol-o365/internal/graphsim/graphsimtest"
 )
 
@@ -38,11 +37,7 @@ func TestCrashKill9IntoEventStore(t *testing.T) {
 	rng := crashRNG(t, 0x85ebca6b)
 
 	tenant := graphsimtest.TenantID(1)
-	sim := graphsimtest.Start(t, graphsim.Config{Seed: 97, Tenants: []graphsim.Tenant{
-		graphsimtest.Tenant(1, map[string]graphsim.DatasetSpec{"signins": {Count: records, Span: 24 * time.Hour}}),
-	}})
-	want := sim.IDs(tenant, "signins", sim.Anchor().Add(-25*time.Hour), sim.Anchor())
-	require.Len(t, want, records)
+	sim, want := signInBackfill(t, 97, records)
 	dir := t.TempDir()
 	eventsDB := filepath.Join(dir, "events.db")
 	port := proctest.FreePort(t)

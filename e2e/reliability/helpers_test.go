@@ -17,6 +17,9 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+
+	"github.com/otelcol-o365/otelcol-o365/internal/graphsim"
+	"github.com/otelcol-o365/otelcol-o365/internal/graphsim/graphsimtest"
 )
 
 // --- Delivery ledger ------------------------------------------------------------------------------
@@ -135,6 +138,18 @@ func keysOf(ld plog.Logs) []string {
 		}
 	}
 	return out
+}
+
+// signInBackfill starts a simulator whose one tenant holds records sign-ins over the last 24 h, and
+// returns it with the ids a full backfill must deliver (the simulator's, not the ledger's keys).
+func signInBackfill(t testing.TB, seed uint64, records int) (*graphsimtest.Sim, []string) {
+	t.Helper()
+	sim := graphsimtest.Start(t, graphsim.Config{Seed: seed, Tenants: []graphsim.Tenant{
+		graphsimtest.Tenant(1, map[string]graphsim.DatasetSpec{"signins": {Count: records, Span: 24 * time.Hour}}),
+	}})
+	ids := sim.IDs(graphsimtest.TenantID(1), "signins", sim.Anchor().Add(-25*time.Hour), sim.Anchor())
+	require.Len(t, ids, records)
+	return sim, ids
 }
 
 // truth turns simulator ids of a dataset into ledger keys.
