@@ -67,9 +67,6 @@ func (FastDecoder) Parse(body []byte) (*Page, error) {
 	return pg, nil
 }
 
-// Park is a no-op kept for the callers' sake: a page holds no parse tree, only its body and index.
-func (pg *Page) Park() {}
-
 // NextLink is the page's @odata.nextLink ("" on the last page), as written.
 func (pg *Page) NextLink() string { return pg.nextLink }
 

@@ -39,7 +39,7 @@ func decodeToLogs(d PageDecoder, body []byte) (plog.Logs, error) {
 }
 
 // parkedToLogs decodes a page as the receiver does one fetched ahead: parsed, its time span and first
-// id read, parked while it waits, then emitted.
+// id read while it waits, then emitted.
 func parkedToLogs(body []byte) (plog.Logs, error) {
 	pg, err := FastDecoder{}.Parse(body)
 	if err != nil {
@@ -47,7 +47,6 @@ func parkedToLogs(body []byte) (plog.Logs, error) {
 	}
 	pg.TimeSpan("createdDateTime")
 	pg.StringField(0, "id")
-	pg.Park()
 	logs := plog.NewLogs()
 	lrs := logs.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords()
 	return logs, pg.Emit(func() pcommon.Map { return lrs.AppendEmpty().Body().SetEmptyMap() })

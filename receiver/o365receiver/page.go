@@ -29,7 +29,7 @@ const (
 	AttrRecordKind = o365attr.RecordKind
 )
 
-// fetchedPage is one page as fetched: validated, then parked (its body only, no parse tree) until its
+// fetchedPage is one page as fetched: validated and indexed (its body kept, no parse tree) until its
 // turn comes to be emitted, when its records are copied into pdata.
 type fetchedPage struct {
 	parsed  *graph.Page
@@ -64,7 +64,6 @@ func (t *task) fetch(ctx context.Context, link string) (*fetchedPage, error) {
 	if page.parsed.Len() > 0 {
 		page.firstID = page.parsed.StringField(0, "id")
 	}
-	page.parsed.Park()
 	page.fetched = time.Now()
 	t.r.tb.O365PagesFetched.Add(ctx, 1, t.attrs)
 	return page, nil
