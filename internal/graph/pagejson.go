@@ -498,14 +498,8 @@ func (e *emitter) object(i int, m pcommon.Map) int {
 		return i + 1
 	}
 	for {
-		s, end, esc := skipString(e.body, i)
-		var key string
-		if esc {
-			e.buf = unescape(e.buf[:0], e.body[s:end])
-			key = e.intern(e.buf)
-		} else {
-			key = e.intern(e.body[s:end])
-		}
+		b, end := e.str(i)
+		key := e.intern(b)
 		i = ws(e.body, end+1) // ':'
 		i = ws(e.body, i+1)   // the value
 		i = ws(e.body, e.value(i, m.PutEmpty(key)))
@@ -516,17 +510,23 @@ func (e *emitter) object(i int, m pcommon.Map) int {
 	}
 }
 
+// str returns the contents of the string at i, unescaped (into e.buf, valid until the next call),
+// and the offset of its closing quote.
+func (e *emitter) str(i int) ([]byte, int) {
+	s, end, esc := skipString(e.body, i)
+	if !esc {
+		return e.body[s:end], end
+	}
+	e.buf = unescape(e.buf[:0], e.body[s:end])
+	return e.buf, end
+}
+
 // value fills dst with the value at i and returns the offset after it.
 func (e *emitter) value(i int, dst pcommon.Value) int {
 	switch c := e.body[i]; c {
 	case '"':
-		s, end, esc := skipString(e.body, i)
-		if esc {
-			e.buf = unescape(e.buf[:0], e.body[s:end])
-			dst.SetStr(validString(e.buf))
-		} else {
-			dst.SetStr(validString(e.body[s:end]))
-		}
+		b, end := e.str(i)
+		dst.SetStr(validString(b))
 		return end + 1
 	case '{':
 		return e.object(i, dst.SetEmptyMap())
