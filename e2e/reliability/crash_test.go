@@ -278,6 +278,22 @@ func killThresholds(rng *rand.Rand, kills, records int) []int {
 }
 
 // killCollector kills run's collector with SIGKILL and checks that it died of it.
+// runUntil waits while run p is alive until progress reaches target, or the run has caught up first
+// (records an earlier kill lost are never fetched again, so target may be out of reach: the caller
+// kills such a run and makes it the last one killed). It reports whether the run caught up.
+func runUntil(t testing.TB, p *proctest.Proc, run int, deadline time.Time, target int, progress func() int) bool {
+	t.Helper()
+	for progress() < target {
+		require.True(t, p.Running(), "run %d exited by itself:\n%s", run, proctest.Tail(p.Out.String(), 8<<10))
+		require.True(t, time.Now().Before(deadline), "run %d: no progress towards %d records", run, target)
+		if strings.Contains(p.Out.String(), `"msg":"Caught up"`) {
+			return true
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return false
+}
+
 func killCollector(t testing.TB, p *proctest.Proc, run int) {
 	t.Helper()
 	p.Kill(t)

@@ -82,15 +82,7 @@ func TestCrashKill9PersistentQueue(t *testing.T) {
 		}
 		target := max(thresholds[run], sink.ledger.unique()+1)
 		deadline := time.Now().Add(5 * time.Minute)
-		// A run that catches up first (ids an earlier kill lost are never fetched again, so the
-		// threshold may be out of reach) is killed then, and is the last one killed.
-		caughtUp := false
-		for sink.ledger.unique() < target && !caughtUp {
-			require.True(t, p.Running(), "run %d exited by itself:\n%s", run, proctest.Tail(p.Out.String(), 8<<10))
-			require.True(t, time.Now().Before(deadline), "run %d: no progress towards %d records", run, target)
-			caughtUp = strings.Contains(p.Out.String(), `"msg":"Caught up"`)
-			time.Sleep(5 * time.Millisecond)
-		}
+		caughtUp := runUntil(t, p, run, deadline, target, sink.ledger.unique)
 		time.Sleep(time.Duration(rng.IntN(200)) * time.Millisecond)
 		killCollector(t, p, run)
 		killed++

@@ -97,15 +97,7 @@ func TestCrashKill9ShippedConfig(t *testing.T) {
 		share := max(1, (records-raw.led.unique())/(kills-run))
 		target := raw.delivered + 1 + rng.IntN(share)
 		deadline := time.Now().Add(5 * time.Minute)
-		// A run that catches up first (records lost by earlier kills are never fetched again, so the
-		// threshold may be out of reach) is killed then, and is the last one killed.
-		caughtUp := false
-		for raw.progress(t) < target && !caughtUp {
-			require.True(t, p.Running(), "run %d exited by itself:\n%s", run, proctest.Tail(p.Out.String(), 8<<10))
-			require.True(t, time.Now().Before(deadline), "run %d: no progress towards %d records", run, target)
-			caughtUp = strings.Contains(p.Out.String(), `"msg":"Caught up"`)
-			time.Sleep(5 * time.Millisecond)
-		}
+		caughtUp := runUntil(t, p, run, deadline, target, func() int { return raw.progress(t) })
 		time.Sleep(time.Duration(rng.IntN(20)) * time.Millisecond)
 		killCollector(t, p, run)
 		for _, o := range outs {
