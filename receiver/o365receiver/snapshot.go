@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/collector/extension/xextension/storage"
@@ -230,7 +231,9 @@ func (s *snapshotStream) mark(records plog.LogRecordSlice, fetched time.Time, re
 	changed := map[string]string{}
 	records.RemoveIf(func(lr plog.LogRecord) bool {
 		body := lr.Body().Map()
-		id := stringField(body, "id")
+		// read outlives the page and becomes the stream's state: a copy of the id, not a slice of the
+		// record's bytes (which it would keep alive).
+		id := strings.Clone(stringField(body, "id"))
 		if id == "" {
 			id = "content:" + contentHash(body)
 		}
@@ -359,7 +362,7 @@ func (c *mfaCoverage) add(item pcommon.Map) {
 	if boolField(item, "isAdmin") {
 		c.admins++
 		if !registered {
-			c.adminsWithout = append(c.adminsWithout, stringField(item, "userPrincipalName"))
+			c.adminsWithout = append(c.adminsWithout, strings.Clone(stringField(item, "userPrincipalName")))
 		}
 	}
 }
