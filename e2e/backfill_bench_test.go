@@ -109,7 +109,7 @@ service:
 	if f := os.Getenv("O365_BENCH_CPUPROFILE"); f != "" {
 		go func() {
 			time.Sleep(5 * time.Second)
-			profiled <- saveCPUProfile(pprofPort, 30*time.Second, f)
+			profiled <- saveProfile(pprofPort, "profile?seconds=30", f)
 		}()
 	} else {
 		profiled <- nil

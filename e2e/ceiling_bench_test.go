@@ -32,22 +32,26 @@ func BenchmarkDistributionAtGraphCeiling(b *testing.B) {
 	}
 	sim := graphsimtest.Start(b, graphsim.Config{Seed: 81, Tenants: specs, RateLimits: graphsim.RateLimits{Enforce: true}})
 	b.Setenv("E2E_SECRET", graphsimtest.Secret)
-	// Where the normalized records go: the file exporter (JSON lines on disk), or OTLP/gRPC to a
-	// second collector (a backend in its own process, whose CPU is not counted) — what a deployment
-	// forwarding to an OTLP backend pays — with the exporter's default gzip, or zstd.
-	otlp := func(compression string) func(b *testing.B, dir string) string {
+	// Where the normalized records go: the file exporter (JSON lines on disk), or OTLP to a second
+	// collector (a backend in its own process, whose CPU is not counted) — what a deployment forwarding
+	// to an OTLP backend pays — over gRPC with the exporter's default gzip, zstd or snappy, or over HTTP
+	// with zstd (whose HTTP compressor defaults to zstd's fastest level; gRPC's is fixed at the default).
+	otlp := func(protocol, compression string) func(b *testing.B, dir string) string {
 		return func(b *testing.B, dir string) string {
 			port := proctest.FreePort(b)
 			backend := proctest.StartCollector(b, nil, "--config", proctest.WriteFile(b, filepath.Join(dir, "backend.yaml"), fmt.Sprintf(`
 receivers:
-  otlp: { protocols: { grpc: { endpoint: 127.0.0.1:%d } } }
+  otlp: { protocols: { %s: { endpoint: 127.0.0.1:%d } } }
 exporters:
   debug: { verbosity: basic }
 service:
   telemetry: { metrics: { level: none } }
   pipelines: { logs: { receivers: [otlp], exporters: [debug] } }
-`, port)))
+`, protocol, port)))
 			backend.WaitReady(b)
+			if protocol == "http" {
+				return fmt.Sprintf("otlp_http: { endpoint: http://127.0.0.1:%d, compression: %s }", port, compression)
+			}
 			return fmt.Sprintf("otlp_grpc: { endpoint: 127.0.0.1:%d, tls: { insecure: true }, compression: %s }", port, compression)
 		}
 	}
@@ -63,9 +67,11 @@ service:
 		mapping string
 	}{
 		{"forward=file", file, ""},
-		{"forward=otlp_gzip", otlp("gzip"), ""},
-		{"forward=otlp_zstd", otlp("zstd"), ""},
-		{"forward=otlp_zstd/keep_raw=false", otlp("zstd"), "keep_raw: false"},
+		{"forward=otlp_gzip", otlp("grpc", "gzip"), ""},
+		{"forward=otlp_zstd", otlp("grpc", "zstd"), ""},
+		{"forward=otlp_zstd/keep_raw=false", otlp("grpc", "zstd"), "keep_raw: false"},
+		{"forward=otlp_http_zstd/keep_raw=false", otlp("http", "zstd"), "keep_raw: false"},
+		{"forward=otlp_snappy/keep_raw=false", otlp("grpc", "snappy"), "keep_raw: false"},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			for b.Loop() {
@@ -75,9 +81,9 @@ service:
 	}
 }
 
-// saveCPUProfile writes the collector's CPU profile over the next d to file.
-func saveCPUProfile(port int, d time.Duration, file string) error {
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", port, int(d.Seconds())))
+// saveProfile writes one of the collector's pprof profiles (path under /debug/pprof/) to file.
+func saveProfile(port int, path, file string) error {
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/%s", port, path))
 	if err != nil {
 		return err
 	}
@@ -146,12 +152,25 @@ service:
 	start, cpu0 := time.Now(), col.CPU(b)
 	// O365_CEILING_CPUPROFILE=<file>: the collector's CPU profile of the measured minute (pprof
 	// extension), to tell where its share of a core goes.
+	// O365_CEILING_ALLOCPROFILE=<file>: the allocations since the start, at the start of the minute
+	// (<file>.base) and at its end; `go tool pprof -base <file>.base <file>` is the minute's.
+	allocs := os.Getenv("O365_CEILING_ALLOCPROFILE")
+	if allocs != "" {
+		if err := saveProfile(pprofPort, "allocs", allocs+".base"); err != nil {
+			b.Fatal(err)
+		}
+	}
 	if f := os.Getenv("O365_CEILING_CPUPROFILE"); f != "" {
-		if err := saveCPUProfile(pprofPort, 60*time.Second, f); err != nil {
+		if err := saveProfile(pprofPort, "profile?seconds=60", f); err != nil {
 			b.Fatal(err)
 		}
 	} else {
 		time.Sleep(60 * time.Second)
+	}
+	if allocs != "" {
+		if err := saveProfile(pprofPort, "allocs", allocs); err != nil {
+			b.Fatal(err)
+		}
 	}
 	end, cpu := time.Now(), col.CPU(b)-cpu0
 	col.Stop(b)
