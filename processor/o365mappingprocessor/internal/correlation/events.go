@@ -37,8 +37,10 @@ func (evs *events) add(ev event, capacity int) bool {
 		i--
 	}
 	*evs = slices.Insert(*evs, i, ev)
-	if len(*evs) > capacity {
-		*evs = (*evs)[len(*evs)-capacity:]
+	if over := len(*evs) - capacity; over > 0 {
+		// Shift down rather than reslice: a list kept at its capacity (travel keeps three points) would
+		// otherwise give up its front slot on every add and reallocate on the next.
+		*evs = slices.Delete(*evs, 0, over)
 	}
 	return true
 }
@@ -49,7 +51,7 @@ func (evs *events) prune(cut time.Time) {
 	for i < len(*evs) && (*evs)[i].t.Before(cut) {
 		i++
 	}
-	*evs = (*evs)[i:]
+	*evs = slices.Delete(*evs, 0, i) // in place, as in add
 }
 
 func idsOf(evs []event) []string {
