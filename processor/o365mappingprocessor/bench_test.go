@@ -124,6 +124,14 @@ func BenchmarkProcessSignIns(b *testing.B) {
 	benchProcessor(b, defaultConfig())
 }
 
+// BenchmarkProcessSignInsNoRaw is BenchmarkProcessSignIns with `keep_raw: false`, for a collector that
+// exports only the normalized attributes.
+func BenchmarkProcessSignInsNoRaw(b *testing.B) {
+	cfg := defaultConfig()
+	cfg.KeepRaw = false
+	benchProcessor(b, cfg)
+}
+
 // BenchmarkProcessSignInsAllOptions adds OCSF attributes, pseudonymization and body dropping.
 func BenchmarkProcessSignInsAllOptions(b *testing.B) {
 	cfg := defaultConfig()

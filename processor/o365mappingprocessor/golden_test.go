@@ -127,6 +127,33 @@ func TestGolden(t *testing.T) {
 	}
 }
 
+// TestGoldenWithoutRaw runs the golden cases that keep the body with keep_raw: false, where
+// normalization takes string fields out of the body it drops (setField): the output is the same but for
+// the bodies of the normalized records.
+func TestGoldenWithoutRaw(t *testing.T) {
+	for _, tc := range goldenCases() {
+		cfg := tc.cfg(t)
+		if !cfg.KeepRaw {
+			continue
+		}
+		t.Run(tc.name, func(t *testing.T) {
+			cfg.KeepRaw = false
+			p, sink, _ := newTestProcessor(t, cfg)
+			require.NoError(t, p.ConsumeLogs(context.Background(), tc.logs(t)))
+			require.Len(t, sink.AllLogs(), 1)
+			want, err := golden.ReadLogs(filepath.Join("testdata", "golden", tc.name, "expected.yaml"))
+			require.NoError(t, err)
+			for _, lr := range allRecords(want) {
+				_, failed := lr.Attributes().Get(a.NormalizationError)
+				if lr.EventName() != a.EventIncidentCandidate && !failed {
+					_ = lr.Body().FromRaw(nil)
+				}
+			}
+			require.NoError(t, plogtest.CompareLogs(want, sink.AllLogs()[0], plogtest.IgnoreObservedTimestamp()))
+		})
+	}
+}
+
 // assertKeysListed fails on an attribute of a record the README's "Normalized attributes" does not
 // list: TestCorpus checks the corpus datasets; the golden cases add the others (incidents, Intune, risky
 // users), the pseudonymized outputs and the `ocsf.*` keys of `ocsf: true`.

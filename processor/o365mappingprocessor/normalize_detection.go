@@ -311,7 +311,7 @@ func normalizeRiskDetection(n *normalizer, lr plog.LogRecord, body pcommon.Map) 
 	putStr(attrs, a.UserID, uidP)
 	putStr(attrs, a.UserFullName, n.user(displayName))
 	putStr(attrs, a.ClientAddress, ip)
-	g.write(attrs)
+	g.write(n, attrs)
 	putStr(attrs, a.UserAgentOriginal, userAgentFromAdditionalInfo(additionalInfo))
 	putStr(attrs, a.CorrelationID, correlationID)
 	attrs.PutStr(a.RiskEventType, riskType)
@@ -340,7 +340,7 @@ func normalizeRiskDetection(n *normalizer, lr plog.LogRecord, body pcommon.Map) 
 		putStr(attrs, "ocsf.user.name", upnP)
 		putStr(attrs, "ocsf.user.uid", uidP)
 		putStr(attrs, "ocsf.src_endpoint.ip", ip)
-		putStr(attrs, "ocsf.src_endpoint.location.country", g.country)
+		putStr(attrs, "ocsf.src_endpoint.location.country", g.country.s)
 	}
 	return typ, nil
 }

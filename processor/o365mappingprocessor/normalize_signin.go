@@ -18,70 +18,70 @@ const (
 // signIn holds what normalization reads from a microsoft.graph.signIn (v1.0, and the beta properties
 // of non-interactive, service principal and managed identity sign-ins). Strings alias the body's.
 type signIn struct {
-	upn, userID, displayName                     string
-	appID, appName, ip, clientApp, correlationID string
-	caStatus, riskLevel, riskState, riskDetail   string
-	resourceName, resourceID, userAgent          string
-	spID, spName, authRequirement                string
-	riskAggregated, userType, crossTenant        string
-	homeTenant, resourceTenant, tokenIssuer      string
-	credentialType, deviceName, statusDetails    string
+	upn, userID, displayName                     field
+	appID, appName, ip, clientApp, correlationID field
+	caStatus, riskLevel, riskState, riskDetail   field
+	resourceName, resourceID, userAgent          field
+	spID, spName, authRequirement                field
+	riskAggregated, userType, crossTenant        field
+	homeTenant, resourceTenant, tokenIssuer      field
+	credentialType, deviceName, statusDetails    field
 	asn                                          int64
 	hasASN                                       bool
 	interactive, hasInteractive                  bool
 	errorCode                                    int64
 	hasErrorCode                                 bool
-	failureReason                                string
-	os, browser, deviceID, trustType             string
+	failureReason                                field
+	os, browser                                  string
+	deviceID, trustType                          field
 	compliant, hasCompliant, managed, hasManaged bool
 	hasDevice                                    bool
 	geo                                          geo
 	riskEventTypes, riskEventTypesV1             pcommon.Value
 	caPolicies, authDetails                      pcommon.Value
-	upnV, userIDV, displayNameV                  pcommon.Value
 }
 
 func (s *signIn) read(body pcommon.Map) {
 	body.Range(func(k string, v pcommon.Value) bool {
 		switch k {
 		case "userPrincipalName":
-			s.upn, s.upnV = str(v), v
+			s.upn = strField(v)
 		case "userId":
-			s.userID, s.userIDV = str(v), v
+			s.userID = strField(v)
 		case "userDisplayName":
-			s.displayName, s.displayNameV = str(v), v
+			s.displayName = strField(v)
 		case "appId":
-			s.appID = str(v)
+			s.appID = strField(v)
 		case "appDisplayName":
-			s.appName = str(v)
+			s.appName = strField(v)
 		case "ipAddress":
-			s.ip = str(v)
+			s.ip = strField(v)
 		case "clientAppUsed":
-			s.clientApp = str(v)
+			s.clientApp = strField(v)
 		case "correlationId":
-			s.correlationID = str(v)
+			s.correlationID = strField(v)
 		case "conditionalAccessStatus":
-			s.caStatus = str(v)
+			s.caStatus = strField(v)
 		case "isInteractive":
 			s.interactive, s.hasInteractive = boolean(v)
 		case "riskLevelDuringSignIn", "riskLevelDuringsignIn": // the second spelling is in beta examples
-			s.riskLevel = str(v)
+			s.riskLevel = strField(v)
 		case "riskLevelAggregated":
-			s.riskAggregated = str(v)
+			s.riskAggregated = strField(v)
 		case "riskEventTypes": // older; riskEventTypes_v2 replaces it
 			s.riskEventTypesV1 = v
 		case "userType":
-			s.userType = str(v)
+			s.userType = strField(v)
 		case "crossTenantAccessType":
-			s.crossTenant = str(v)
+			s.crossTenant = strField(v)
 		case "homeTenantId":
-			s.homeTenant = str(v)
+			s.homeTenant = strField(v)
 		case "resourceTenantId":
-			s.resourceTenant = str(v)
+			s.resourceTenant = strField(v)
 		case "tokenIssuerType":
-			s.tokenIssuer = str(v)
+			s.tokenIssuer = strField(v)
 		case "clientCredentialType": // beta, service principal and managed identity sign-ins
-			s.credentialType = str(v)
+			s.credentialType = strField(v)
 		case "autonomousSystemNumber":
 			s.asn, s.hasASN = integer(v)
 		case "appliedConditionalAccessPolicies":
@@ -89,23 +89,23 @@ func (s *signIn) read(body pcommon.Map) {
 		case "authenticationDetails":
 			s.authDetails = v
 		case "riskState":
-			s.riskState = str(v)
+			s.riskState = strField(v)
 		case "riskDetail":
-			s.riskDetail = str(v)
+			s.riskDetail = strField(v)
 		case "riskEventTypes_v2":
 			s.riskEventTypes = v
 		case "resourceDisplayName":
-			s.resourceName = str(v)
+			s.resourceName = strField(v)
 		case "resourceId":
-			s.resourceID = str(v)
+			s.resourceID = strField(v)
 		case "userAgent": // beta
-			s.userAgent = str(v)
+			s.userAgent = strField(v)
 		case "servicePrincipalId": // beta, service principal and managed identity sign-ins
-			s.spID = str(v)
+			s.spID = strField(v)
 		case "servicePrincipalName":
-			s.spName = str(v)
+			s.spName = strField(v)
 		case "authenticationRequirement": // beta
-			s.authRequirement = str(v)
+			s.authRequirement = strField(v)
 		case "status":
 			if m, ok := mapOf(v); ok {
 				m.Range(func(k string, v pcommon.Value) bool {
@@ -113,9 +113,9 @@ func (s *signIn) read(body pcommon.Map) {
 					case "errorCode":
 						s.errorCode, s.hasErrorCode = integer(v)
 					case "failureReason":
-						s.failureReason = str(v)
+						s.failureReason = strField(v)
 					case "additionalDetails":
-						s.statusDetails = str(v)
+						s.statusDetails = strField(v)
 					}
 					return true
 				})
@@ -130,15 +130,15 @@ func (s *signIn) read(body pcommon.Map) {
 					case "browser":
 						s.browser = str(v)
 					case "deviceId":
-						s.deviceID = str(v)
+						s.deviceID = strField(v)
 					case "trustType":
-						s.trustType = str(v)
+						s.trustType = strField(v)
 					case "isCompliant": // null = not reported, not "non-compliant"
 						s.compliant, s.hasCompliant = boolean(v)
 					case "isManaged":
 						s.managed, s.hasManaged = boolean(v)
 					case "displayName":
-						s.deviceName = str(v)
+						s.deviceName = strField(v)
 					}
 					return true
 				})
@@ -155,10 +155,10 @@ func (s *signIn) read(body pcommon.Map) {
 func normalizeSignIn(n *normalizer, lr plog.LogRecord, body pcommon.Map) (string, *normError) {
 	var s signIn
 	s.read(body)
-	if s.upn == "" && s.userID == "" && s.spID == "" {
+	if s.upn.s == "" && s.userID.s == "" && s.spID.s == "" {
 		return "", missing("userPrincipalName")
 	}
-	n.pseudonymizeBody(s.upnV, s.userIDV, s.displayNameV)
+	n.pseudonymizeBody(s.upn.v, s.userID.v, s.displayName.v)
 
 	attrs := lr.Attributes()
 	attrs.EnsureCapacity(attrs.Len() + 48)
@@ -173,22 +173,22 @@ func normalizeSignIn(n *normalizer, lr plog.LogRecord, body pcommon.Map) (string
 	writeCommon(attrs, typ, a.LogTypeSignIn, "Sign-in")
 	putStr(attrs, a.Result, result)
 	if result == a.ResultFailure {
-		putStr(attrs, a.ResultReason, s.failureReason)
+		n.putField(attrs, a.ResultReason, s.failureReason)
 	}
-	upn, uid := n.user(s.upn), n.user(s.userID)
-	putStr(attrs, a.UserName, upn)
-	putStr(attrs, a.UserID, uid)
-	putStr(attrs, a.UserFullName, n.user(s.displayName))
-	if s.upn == "" && s.userID == "" {
+	upn, uid := s.upn.apply(n.user), s.userID.apply(n.user)
+	n.putField(attrs, a.UserName, upn)
+	n.putField(attrs, a.UserID, uid)
+	n.putField(attrs, a.UserFullName, s.displayName.apply(n.user))
+	if s.upn.s == "" && s.userID.s == "" {
 		attrs.PutStr(a.ActorType, "service_principal")
-		putStr(attrs, a.PrincipalID, s.spID)
-		putStr(attrs, a.PrincipalName, s.spName)
+		n.putField(attrs, a.PrincipalID, s.spID)
+		n.putField(attrs, a.PrincipalName, s.spName)
 	}
-	putStr(attrs, a.ClientAddress, s.ip)
-	putStr(attrs, a.ApplicationName, s.appName)
-	putStr(attrs, a.ApplicationID, s.appID)
-	s.geo.write(attrs)
-	putStr(attrs, a.UserAgentOriginal, s.userAgent)
+	n.putField(attrs, a.ClientAddress, s.ip)
+	n.putField(attrs, a.ApplicationName, s.appName)
+	n.putField(attrs, a.ApplicationID, s.appID)
+	s.geo.write(n, attrs)
+	n.putField(attrs, a.UserAgentOriginal, s.userAgent)
 	if s.browser != "" {
 		name, version := splitVersion(s.browser)
 		attrs.PutStr(a.UserAgentName, name)
@@ -199,34 +199,34 @@ func normalizeSignIn(n *normalizer, lr plog.LogRecord, body pcommon.Map) (string
 		attrs.PutStr(a.UserAgentOSName, name)
 		putStr(attrs, a.UserAgentOSVersion, version)
 	}
-	putStr(attrs, a.CorrelationID, s.correlationID)
+	n.putField(attrs, a.CorrelationID, s.correlationID)
 	if s.hasErrorCode {
 		attrs.PutInt(a.SignInErrorCode, s.errorCode)
 	}
-	putStr(attrs, a.SignInStatusAdditionalDetails, clip(s.statusDetails))
-	putStr(attrs, a.UserType, s.userType)
-	putStr(attrs, a.SignInCrossTenantAccessType, noneIsEmpty(s.crossTenant))
-	putStr(attrs, a.SignInHomeTenantID, s.homeTenant)
-	putStr(attrs, a.SignInResourceTenantID, s.resourceTenant)
-	putStr(attrs, a.SignInTokenIssuerType, s.tokenIssuer)
-	putStr(attrs, a.SignInClientCredentialType, noneIsEmpty(s.credentialType))
+	n.putField(attrs, a.SignInStatusAdditionalDetails, s.statusDetails.apply(clip))
+	n.putField(attrs, a.UserType, s.userType)
+	n.putField(attrs, a.SignInCrossTenantAccessType, s.crossTenant.apply(noneIsEmpty))
+	n.putField(attrs, a.SignInHomeTenantID, s.homeTenant)
+	n.putField(attrs, a.SignInResourceTenantID, s.resourceTenant)
+	n.putField(attrs, a.SignInTokenIssuerType, s.tokenIssuer)
+	n.putField(attrs, a.SignInClientCredentialType, s.credentialType.apply(noneIsEmpty))
 	if s.hasASN {
 		attrs.PutInt(a.NetworkASNumber, s.asn)
 	}
-	writeConditionalAccess(attrs, s.caPolicies)
-	writeAuthenticationDetails(attrs, s.authDetails)
-	putStr(attrs, a.SignInConditionalAccessStatus, s.caStatus)
-	putStr(attrs, a.SignInClientApp, s.clientApp)
-	putStr(attrs, a.SignInAuthRequirement, s.authRequirement)
+	n.writeConditionalAccess(attrs, s.caPolicies)
+	n.writeAuthenticationDetails(attrs, s.authDetails)
+	n.putField(attrs, a.SignInConditionalAccessStatus, s.caStatus)
+	n.putField(attrs, a.SignInClientApp, s.clientApp)
+	n.putField(attrs, a.SignInAuthRequirement, s.authRequirement)
 	if s.hasInteractive {
 		attrs.PutBool(a.SignInInteractive, s.interactive)
 	}
-	putStr(attrs, a.SignInResourceName, s.resourceName)
-	putStr(attrs, a.SignInResourceID, s.resourceID)
+	n.putField(attrs, a.SignInResourceName, s.resourceName)
+	n.putField(attrs, a.SignInResourceID, s.resourceID)
 	if s.hasDevice {
-		putStr(attrs, a.DeviceID, s.deviceID)
+		n.putField(attrs, a.DeviceID, s.deviceID)
 		if n.pseudo == nil { // device names are often the user's ("Megan's iPhone")
-			putStr(attrs, a.DeviceName, s.deviceName)
+			n.putField(attrs, a.DeviceName, s.deviceName)
 		}
 		if s.hasCompliant {
 			attrs.PutBool(a.DeviceCompliant, s.compliant)
@@ -234,12 +234,12 @@ func normalizeSignIn(n *normalizer, lr plog.LogRecord, body pcommon.Map) (string
 		if s.hasManaged {
 			attrs.PutBool(a.DeviceManaged, s.managed)
 		}
-		putStr(attrs, a.DeviceTrustType, s.trustType)
+		n.putField(attrs, a.DeviceTrustType, s.trustType)
 	}
-	putStr(attrs, a.RiskLevel, noneIsEmpty(s.riskLevel))
-	putStr(attrs, a.RiskLevelAggregated, noneIsEmpty(s.riskAggregated))
-	putStr(attrs, a.RiskState, noneIsEmpty(s.riskState))
-	putStr(attrs, a.RiskDetail, noneIsEmpty(s.riskDetail))
+	n.putField(attrs, a.RiskLevel, s.riskLevel.apply(noneIsEmpty))
+	n.putField(attrs, a.RiskLevelAggregated, s.riskAggregated.apply(noneIsEmpty))
+	n.putField(attrs, a.RiskState, s.riskState.apply(noneIsEmpty))
+	n.putField(attrs, a.RiskDetail, s.riskDetail.apply(noneIsEmpty))
 	if types, ok := sliceOf(s.riskEventTypes); ok && types.Len() > 0 {
 		putStrings(attrs, a.RiskEventTypes, s.riskEventTypes)
 	} else {
@@ -255,21 +255,21 @@ func normalizeSignIn(n *normalizer, lr plog.LogRecord, body pcommon.Map) (string
 		case "":
 			e.statusID = statusUnknown
 		}
-		if sev := severityFromLevel(s.riskLevel); sev > sevInformational {
+		if sev := severityFromLevel(s.riskLevel.s); sev > sevInformational {
 			e.severityID = sev
 		}
 		e.write(attrs, lr.Timestamp(), recordID(attrs))
-		putStr(attrs, "ocsf.user.name", upn)
-		putStr(attrs, "ocsf.user.uid", uid)
-		putStr(attrs, "ocsf.src_endpoint.ip", s.ip)
-		putStr(attrs, "ocsf.src_endpoint.location.country", s.geo.country)
-		putStr(attrs, "ocsf.src_endpoint.location.city", s.geo.city)
-		putStr(attrs, "ocsf.service.name", s.resourceName)
-		putStr(attrs, "ocsf.service.uid", s.resourceID)
-		putStr(attrs, "ocsf.http_request.user_agent", s.userAgent)
+		putStr(attrs, "ocsf.user.name", upn.s)
+		putStr(attrs, "ocsf.user.uid", uid.s)
+		putStr(attrs, "ocsf.src_endpoint.ip", s.ip.s)
+		putStr(attrs, "ocsf.src_endpoint.location.country", s.geo.country.s)
+		putStr(attrs, "ocsf.src_endpoint.location.city", s.geo.city.s)
+		putStr(attrs, "ocsf.service.name", s.resourceName.s)
+		putStr(attrs, "ocsf.service.uid", s.resourceID.s)
+		putStr(attrs, "ocsf.http_request.user_agent", s.userAgent.s)
 		if result == a.ResultFailure {
 			attrs.PutStr("ocsf.status_code", itoa(s.errorCode))
-			putStr(attrs, "ocsf.status_detail", s.failureReason)
+			putStr(attrs, "ocsf.status_detail", s.failureReason.s)
 		}
 	}
 	return typ, nil
@@ -278,25 +278,25 @@ func normalizeSignIn(n *normalizer, lr plog.LogRecord, body pcommon.Map) (string
 // writeConditionalAccess writes the conditional access policies that applied to a sign-in (Graph lists
 // every policy of the tenant, most of them notApplied or notEnabled: noise, and a cost per sign-in):
 // their names and results (aligned) and the names of those whose result is failure.
-func writeConditionalAccess(attrs pcommon.Map, v pcommon.Value) {
+func (n *normalizer) writeConditionalAccess(attrs pcommon.Map, v pcommon.Value) {
 	var names, results pcommon.Slice
 	var failed strList
 	maps(v, func(m pcommon.Map) bool {
-		result := str(get(m, "result"))
-		if result == "notApplied" || result == "notEnabled" {
+		result := strField(get(m, "result"))
+		if result.s == "notApplied" || result.s == "notEnabled" {
 			return false
 		}
 		if names == (pcommon.Slice{}) {
 			names, results = attrs.PutEmptySlice(a.SignInCAPolicies), attrs.PutEmptySlice(a.SignInCAResults)
 		}
-		name := str(get(m, "displayName"))
-		if name == "" {
-			name = str(get(m, "id"))
+		name := strField(get(m, "displayName"))
+		if name.s == "" {
+			name = strField(get(m, "id"))
 		}
-		names.AppendEmpty().SetStr(name)
-		results.AppendEmpty().SetStr(result)
-		if result == "failure" {
-			failed.add(attrs, a.SignInCAFailedPolicies, name)
+		n.setField(names.AppendEmpty(), name)
+		n.setField(results.AppendEmpty(), result)
+		if result.s == "failure" {
+			failed.add(attrs, a.SignInCAFailedPolicies, name.s)
 		}
 		return true
 	})
@@ -304,15 +304,15 @@ func writeConditionalAccess(attrs pcommon.Map, v pcommon.Value) {
 
 // writeAuthenticationDetails writes a sign-in's authentication steps: method, requirement (primary,
 // MFA) and outcome, aligned.
-func writeAuthenticationDetails(attrs pcommon.Map, v pcommon.Value) {
+func (n *normalizer) writeAuthenticationDetails(attrs pcommon.Map, v pcommon.Value) {
 	var methods, steps, succeeded pcommon.Slice
 	maps(v, func(m pcommon.Map) bool {
 		if methods == (pcommon.Slice{}) {
 			methods, steps = attrs.PutEmptySlice(a.SignInAuthMethods), attrs.PutEmptySlice(a.SignInAuthSteps)
 			succeeded = attrs.PutEmptySlice(a.SignInAuthSucceeded)
 		}
-		methods.AppendEmpty().SetStr(str(get(m, "authenticationMethod")))
-		steps.AppendEmpty().SetStr(str(get(m, "authenticationStepRequirement")))
+		n.setField(methods.AppendEmpty(), strField(get(m, "authenticationMethod")))
+		n.setField(steps.AppendEmpty(), strField(get(m, "authenticationStepRequirement")))
 		ok, _ := boolean(get(m, "succeeded"))
 		succeeded.AppendEmpty().SetBool(ok)
 		return true

@@ -176,9 +176,6 @@ func (p *mappingProcessor) normalizeAndMap(ds *dataset, lr plog.LogRecord, attrs
 		}
 		logType = ds.logType
 		st.normalized[ds.idx]++
-		if !p.cfg.KeepRaw {
-			_ = lr.Body().FromRaw(nil)
-		}
 	}
 	if e := p.mapping.lookup(eventType); e != nil {
 		attrs.PutStr(a.Domain, e.Domain)
