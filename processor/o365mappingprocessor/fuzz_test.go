@@ -123,6 +123,13 @@ func fuzzNormalize(f *testing.F, ds *dataset, sampleName string) {
 			if got := attrStr(lr, a.EventType); got != eventType {
 				t.Fatalf("o365.event.type = %q, want %q", got, eventType)
 			}
+			// Without keepRaw, attributes may take values out of the body (setField): the same attributes.
+			other := plog.NewLogRecord()
+			before.CopyTo(other)
+			n.keepRaw = !n.keepRaw
+			if _, nerr := n.run(ds, other); nerr != nil || !other.Attributes().Equal(lr.Attributes()) {
+				t.Fatalf("keepRaw %v: %v, attributes %v, want %v", n.keepRaw, nerr, other.Attributes().AsRaw(), lr.Attributes().AsRaw())
+			}
 		}
 
 		// The whole processor on the raw record: must not panic.
