@@ -270,6 +270,32 @@ func TestDuplicateMembers(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []map[string]any{{"a": "x", "b": int64(2)}}, recs)
 	assert.Equal(t, "n1", next)
+
+	// In nested objects too, the members in order and each key once, with objects after the repeated
+	// one still filled where they are (the emitter appends members and falls back on a repeated key).
+	m := pcommon.NewMap()
+	_, err = FastDecoder{}.Decode([]byte(`{"value":[{"o":{"k":1,"j":{"x":1,"y":2},"k":{"z":[{"q":1,"q":2}]}},"after":{"m":1}}]}`),
+		func() pcommon.Map { return m })
+	require.NoError(t, err)
+	var keys []string
+	var walk func(prefix string, m pcommon.Map)
+	walk = func(prefix string, m pcommon.Map) {
+		for k, v := range m.All() {
+			keys = append(keys, prefix+k)
+			switch v.Type() {
+			case pcommon.ValueTypeMap:
+				walk(prefix+k+".", v.Map())
+			case pcommon.ValueTypeSlice:
+				for i := 0; i < v.Slice().Len(); i++ {
+					walk(fmt.Sprintf("%s%s[%d].", prefix, k, i), v.Slice().At(i).Map())
+				}
+			}
+		}
+	}
+	walk("", m)
+	assert.Equal(t, []string{"o", "o.k", "o.k.z", "o.k.z[0].q", "o.j", "o.j.x", "o.j.y", "after", "after.m"}, keys)
+	assert.Equal(t, map[string]any{"o": map[string]any{"k": map[string]any{"z": []any{map[string]any{"q": int64(2)}}},
+		"j": map[string]any{"x": int64(1), "y": int64(2)}}, "after": map[string]any{"m": int64(1)}}, m.AsRaw())
 }
 
 // Numbers keep their kind: integer literals that fit int64 are Int, others Double (-0.0 keeps its sign).
