@@ -227,7 +227,8 @@ func (e *exportExporter) consume(ctx context.Context, ld plog.Logs) error {
 					order = append(order, pd)
 					p.pinned = true // not released to make room while the batch is pending
 				}
-				dk := dedupKey(dataset, lr)
+				r := readRecord(dataset, lr)
+				dk := r.dedupKey()
 				_, dup := p.seen[dk]
 				if _, again := pd.keys[dk]; dup || again {
 					tallyOf(key.label()).duplicate++
@@ -243,7 +244,7 @@ func (e *exportExporter) consume(ctx context.Context, ld plog.Logs) error {
 					}
 				}
 				pd.keys[dk] = struct{}{}
-				pd.batch.Records = append(pd.batch.Records, contributionOf(dk, dataset, lr, at, e.cfg.IncludeEvents))
+				pd.batch.Records = append(pd.batch.Records, contributionOf(&r, dk[:], at, e.cfg.IncludeEvents))
 				heldBy[ts]++
 				pd.counted++
 			}

@@ -120,11 +120,52 @@ func attrString(m pcommon.Map, key string) string {
 	return ""
 }
 
+// record is a log record with the attributes that every record needs read in one pass: a normalized
+// record has ~40 attributes, pcommon.Map.Get scans them from the first, and o365_mapping appends the
+// mapping attributes last.
+type record struct {
+	lr                                     plog.LogRecord
+	dataset                                string
+	id, eventType, domain, control, metric string // as attrString reads them
+	hasIncidentRule                        bool
+}
+
+func readRecord(dataset string, lr plog.LogRecord) record {
+	r := record{lr: lr, dataset: dataset}
+	var seen uint8 // of duplicate keys the first counts, as with Get
+	for k, v := range lr.Attributes().All() {
+		var bit uint8
+		var dst *string
+		switch k {
+		case a.RecordID:
+			bit, dst = 1, &r.id
+		case a.EventType:
+			bit, dst = 2, &r.eventType
+		case a.Domain:
+			bit, dst = 4, &r.domain
+		case a.Control:
+			bit, dst = 8, &r.control
+		case a.Metric:
+			bit, dst = 16, &r.metric
+		case a.IncidentRule:
+			r.hasIncidentRule = true
+			continue
+		default:
+			continue
+		}
+		if seen&bit == 0 {
+			seen |= bit
+			*dst = v.AsString()
+		}
+	}
+	return r
+}
+
 // dedupKey identifies a record within its period: dataset, o365.record.id and o365.event.type, so that a
 // redelivered record, the same snapshot item listed by every poll, and further updates of one alert count
 // once, while a snapshot item that changed counts once more under its change type. A record without an
 // id is identified by its content.
-func dedupKey(dataset string, lr plog.LogRecord) [16]byte {
+func (r *record) dedupKey() [16]byte {
 	h := fnv.New128a()
 	write := func(s string) {
 		var n [8]byte
@@ -132,13 +173,13 @@ func dedupKey(dataset string, lr plog.LogRecord) [16]byte {
 		_, _ = h.Write(n[:])
 		_, _ = h.Write([]byte(s))
 	}
-	attrs := lr.Attributes()
-	write(dataset)
-	if id := attrString(attrs, a.RecordID); id != "" {
+	write(r.dataset)
+	if r.id != "" {
 		write("id")
-		write(id)
-		write(attrString(attrs, a.EventType))
+		write(r.id)
+		write(r.eventType)
 	} else {
+		lr := r.lr
 		write("content")
 		write(lr.EventName())
 		var ts [8]byte
@@ -146,7 +187,7 @@ func dedupKey(dataset string, lr plog.LogRecord) [16]byte {
 		_, _ = h.Write(ts[:])
 		body, _ := json.Marshal(jsonValue(lr.Body()))
 		write(string(body))
-		at, _ := json.Marshal(jsonMap(attrs))
+		at, _ := json.Marshal(jsonMap(lr.Attributes()))
 		write(string(at))
 	}
 	var out [16]byte
@@ -173,28 +214,27 @@ type contribution struct {
 	ID    string          `json:"id,omitempty"`
 }
 
-// contributionOf reads what a record (with its dedup key) adds to its period.
-func contributionOf(key [16]byte, dataset string, lr plog.LogRecord, at time.Time, includeEvents bool) contribution {
-	attrs := lr.Attributes()
-	c := contribution{Key: key[:], Dataset: dataset, At: at.UnixNano(), EventType: attrString(attrs, a.EventType)}
+// contributionOf reads what a record adds to its period; key is its dedup key (16 bytes).
+func contributionOf(r *record, key []byte, at time.Time, includeEvents bool) contribution {
+	c := contribution{Key: key, Dataset: r.dataset, At: at.UnixNano(), EventType: r.eventType}
 	if c.EventType != "" {
-		c.Domain, c.Control, c.Metric = attrString(attrs, a.Domain), attrString(attrs, a.Control), attrString(attrs, a.Metric)
+		c.Domain, c.Control, c.Metric = r.domain, r.control, r.metric
 	}
-	if isIncident(dataset, lr) {
-		inc := incidentOf(lr)
+	if r.isIncident() {
+		inc := incidentOf(r.lr)
 		c.Incident = &inc
 		return c
 	}
 	if includeEvents && c.EventType != "" {
 		raw, err := json.Marshal(docEvent{
-			RecordID:   attrString(attrs, a.RecordID),
+			RecordID:   r.id,
 			Timestamp:  formatTime(at),
-			EventName:  lr.EventName(),
-			Dataset:    dataset,
-			Attributes: jsonMap(attrs),
+			EventName:  r.lr.EventName(),
+			Dataset:    r.dataset,
+			Attributes: jsonMap(r.lr.Attributes()),
 		})
 		if err == nil { // jsonValue makes every value encodable
-			c.Event, c.ID = raw, attrString(attrs, a.RecordID)
+			c.Event, c.ID = raw, r.id
 		}
 	}
 	return c
@@ -237,12 +277,8 @@ func (p *periodState) apply(c *contribution, includeEvents bool) {
 	}
 }
 
-func isIncident(dataset string, lr plog.LogRecord) bool {
-	if lr.EventName() == a.EventIncidentCandidate {
-		return true
-	}
-	_, ok := lr.Attributes().Get(a.IncidentRule)
-	return ok && dataset == a.DatasetIncidentCandidates
+func (r *record) isIncident() bool {
+	return r.lr.EventName() == a.EventIncidentCandidate || r.hasIncidentRule && r.dataset == a.DatasetIncidentCandidates
 }
 
 // incidentOf reads an IncidentCandidate record's attributes (processor README, "IncidentCandidate
