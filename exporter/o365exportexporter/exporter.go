@@ -172,9 +172,14 @@ func (e *exportExporter) loop() {
 type pending struct {
 	key     tenantKey
 	p       *periodState
-	keys    map[[16]byte]struct{} // dedup within the batch
 	batch   journalBatch
 	counted int // records of the batch that count towards the tenant's held records
+}
+
+// batchKey is a record's dedup key within a batch: a record counts once per period.
+type batchKey struct {
+	p   *periodState
+	key [16]byte
 }
 
 // consume counts a batch into the periods. Records that cannot be counted are counted as dropped
@@ -200,6 +205,13 @@ func (e *exportExporter) consume(ctx context.Context, ld plog.Logs) error {
 	var order []*pending
 	byPeriod := map[*periodState]*pending{}
 	heldBy := map[*tenantState]int{} // records of the batch the tenant will hold
+	// The batch's contributions, their dedup keys and its dedup set, sized once for all its records
+	// instead of grown per period; each period takes its contributions at the end.
+	n := ld.LogRecordCount()
+	recs := make([]contribution, 0, n)
+	owners := make([]*pending, 0, n)
+	keys := make([][16]byte, 0, n) // never grows: contributions point into it
+	inBatch := make(map[batchKey]struct{}, n)
 	for i := 0; i < ld.ResourceLogs().Len(); i++ {
 		rl := ld.ResourceLogs().At(i)
 		res := rl.Resource().Attributes()
@@ -222,7 +234,7 @@ func (e *exportExporter) consume(ctx context.Context, ld plog.Logs) error {
 				p := e.period(ts, at)
 				pd := byPeriod[p]
 				if pd == nil {
-					pd = &pending{key: key, p: p, keys: map[[16]byte]struct{}{}}
+					pd = &pending{key: key, p: p}
 					byPeriod[p] = pd
 					order = append(order, pd)
 					p.pinned = true // not released to make room while the batch is pending
@@ -230,7 +242,7 @@ func (e *exportExporter) consume(ctx context.Context, ld plog.Logs) error {
 				r := readRecord(dataset, lr)
 				dk := r.dedupKey()
 				_, dup := p.seen[dk]
-				if _, again := pd.keys[dk]; dup || again {
+				if _, again := inBatch[batchKey{p, dk}]; dup || again {
 					tallyOf(key.label()).duplicate++
 					continue
 				}
@@ -243,11 +255,23 @@ func (e *exportExporter) consume(ctx context.Context, ld plog.Logs) error {
 						continue
 					}
 				}
-				pd.keys[dk] = struct{}{}
-				pd.batch.Records = append(pd.batch.Records, contributionOf(&r, dk[:], at, e.cfg.IncludeEvents))
+				inBatch[batchKey{p, dk}] = struct{}{}
+				keys = append(keys, dk)
+				recs = append(recs, contributionOf(&r, keys[len(keys)-1][:], at, e.cfg.IncludeEvents))
+				owners = append(owners, pd)
 				heldBy[ts]++
 				pd.counted++
 			}
+		}
+	}
+	if len(order) == 1 { // the common case: the whole batch is of one period
+		order[0].batch.Records = recs
+	} else {
+		for _, pd := range order {
+			pd.batch.Records = make([]contribution, 0, pd.counted)
+		}
+		for i := range recs {
+			owners[i].batch.Records = append(owners[i].batch.Records, recs[i])
 		}
 	}
 	// ... then on disk, and only then in memory.
