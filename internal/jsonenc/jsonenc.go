@@ -4,6 +4,8 @@ package jsonenc
 
 import (
 	"encoding/binary"
+	"encoding/json"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -70,4 +72,31 @@ func AppendString(b []byte, s string) []byte {
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
+}
+
+// AppendStringAsMarshal appends s byte for byte as json.Marshal writes it, for texts that must stay
+// what encoding/json made. That is AppendString's output unless s holds a byte that encoding/json
+// escapes otherwise ('<', '>' and '&' for HTML safety, U+2028 and U+2029, '\b' and '\f' in their
+// short forms, invalid UTF-8 as the escape \ufffd): such strings, rare in Graph's data, go through
+// json.Marshal itself.
+func AppendStringAsMarshal(b []byte, s string) []byte {
+	if !marshalDiffers(s) {
+		return AppendString(b, s)
+	}
+	enc, _ := json.Marshal(s) // a string always encodes
+	return append(b, enc...)
+}
+
+// marshalDiffers reports whether json.Marshal writes s otherwise than AppendString.
+func marshalDiffers(s string) bool {
+	ascii := true
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '<' || c == '>' || c == '&' || c == '\b' || c == '\f':
+			return true
+		case c >= utf8.RuneSelf:
+			ascii = false
+		}
+	}
+	return !ascii && (!utf8.ValidString(s) || strings.Contains(s, "\u2028") || strings.Contains(s, "\u2029"))
 }

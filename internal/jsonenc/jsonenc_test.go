@@ -43,6 +43,31 @@ func TestAppendStringEscapesAtEveryPosition(t *testing.T) {
 	}
 }
 
+// TestAppendStringAsMarshalIsEncodingJSON: AppendStringAsMarshal writes exactly json.Marshal's bytes,
+// wherever the bytes that need escaping sit.
+func TestAppendStringAsMarshalIsEncodingJSON(t *testing.T) {
+	plain := "abcdefghijklmnop"
+	for _, special := range []string{"", `"`, `\`, "\x00", "\b", "\f", "\n", "\r", "\t", "\x1f", "\x7f", "<", ">", "&",
+		"é", "✓", "😀", "\xff", "\xc3", "\u2028", "\u2029", string([]byte{0xed, 0xa0, 0x80}), "é<", "✓\b", "\xff&"} {
+		for i := 0; i <= len(plain); i++ {
+			s := plain[:i] + special + plain[i:]
+			want, err := json.Marshal(s)
+			require.NoError(t, err)
+			assert.Equal(t, string(want), string(AppendStringAsMarshal(nil, s)), "%q", s)
+		}
+	}
+}
+
+func FuzzAppendStringAsMarshal(f *testing.F) {
+	f.Add("a<b>&c\u2028\xff\b")
+	f.Fuzz(func(t *testing.T, s string) {
+		want, err := json.Marshal(s)
+		require.NoError(t, err)
+		require.Equal(t, string(want), string(AppendStringAsMarshal(nil, s)))
+		assertReadsBackAsEncodingJSON(t, s, AppendString(nil, s))
+	})
+}
+
 func BenchmarkAppendString(b *testing.B) {
 	s := "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/91.0.4472.114"
 	buf := make([]byte, 0, 256)
