@@ -212,6 +212,10 @@ func (e *exportExporter) consume(ctx context.Context, ld plog.Logs) error {
 	owners := make([]*pending, 0, n)
 	keys := make([][16]byte, 0, n) // never grows: contributions point into it
 	inBatch := make(map[batchKey]struct{}, n)
+	var events *eventEncoder
+	if e.cfg.IncludeEvents {
+		events = &eventEncoder{}
+	}
 	for i := 0; i < ld.ResourceLogs().Len(); i++ {
 		rl := ld.ResourceLogs().At(i)
 		res := rl.Resource().Attributes()
@@ -257,7 +261,7 @@ func (e *exportExporter) consume(ctx context.Context, ld plog.Logs) error {
 				}
 				inBatch[batchKey{p, dk}] = struct{}{}
 				keys = append(keys, dk)
-				recs = append(recs, contributionOf(&r, keys[len(keys)-1][:], at, e.cfg.IncludeEvents))
+				recs = append(recs, contributionOf(&r, keys[len(keys)-1][:], at, events))
 				owners = append(owners, pd)
 				heldBy[ts]++
 				pd.counted++

@@ -214,8 +214,9 @@ type contribution struct {
 	ID    string          `json:"id,omitempty"`
 }
 
-// contributionOf reads what a record adds to its period; key is its dedup key (16 bytes).
-func contributionOf(r *record, key []byte, at time.Time, includeEvents bool) contribution {
+// contributionOf reads what a record adds to its period; key is its dedup key (16 bytes), events nil
+// without include_events.
+func contributionOf(r *record, key []byte, at time.Time, events *eventEncoder) contribution {
 	c := contribution{Key: key, Dataset: r.dataset, At: at.UnixNano(), EventType: r.eventType}
 	if c.EventType != "" {
 		c.Domain, c.Control, c.Metric = r.domain, r.control, r.metric
@@ -225,17 +226,8 @@ func contributionOf(r *record, key []byte, at time.Time, includeEvents bool) con
 		c.Incident = &inc
 		return c
 	}
-	if includeEvents && c.EventType != "" {
-		raw, err := json.Marshal(docEvent{
-			RecordID:   r.id,
-			Timestamp:  formatTime(at),
-			EventName:  r.lr.EventName(),
-			Dataset:    r.dataset,
-			Attributes: jsonMap(r.lr.Attributes()),
-		})
-		if err == nil { // jsonValue makes every value encodable
-			c.Event, c.ID = raw, r.id
-		}
+	if events != nil && c.EventType != "" {
+		c.Event, c.ID = events.event(r, at), r.id
 	}
 	return c
 }
