@@ -89,7 +89,8 @@ type docEvidence struct {
 	RecordIDs []string `json:"record_ids"`
 }
 
-// docEvent is one normalized event (include_events).
+// docEvent is one normalized event (include_events), Attributes as jsonMap makes them. eventEncoder
+// writes its json.Marshal bytes by hand (event.go); the tests hold the two together.
 type docEvent struct {
 	RecordID   string         `json:"record_id"`
 	Timestamp  string         `json:"timestamp"`
