@@ -227,8 +227,7 @@ func contributionOf(r *record, key []byte, at time.Time, events *eventEncoder) c
 		return c
 	}
 	if events != nil && c.EventType != "" {
-		// a copy: the period keeps it, and the record's id may be a slice of the whole Graph object
-		c.Event, c.ID = events.event(r, at), strings.Clone(r.id)
+		c.Event, c.ID = events.event(r, at), r.id
 	}
 	return c
 }

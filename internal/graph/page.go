@@ -43,13 +43,10 @@ type Page struct {
 // pageBuf is what a page holds, recycled between pages.
 type pageBuf struct {
 	body   []byte
-	items  []span   // each element of "value": from its '{' to after its '}'
+	items  []int    // offset of each element of "value" (its '{')
 	counts []uint32 // members of every object and array of the page, in the order they open
 	first  int      // index in counts of the first element
 }
-
-// span is where a record is in its page's body.
-type span struct{ start, end int }
 
 var pageBufs = sync.Pool{New: func() any { return new(pageBuf) }}
 
@@ -108,10 +105,10 @@ func (pg *Page) Emit(next func() pcommon.Map) error {
 	e := interners.Get().(*emitter)
 	defer interners.Put(e)
 	e.body, e.counts, e.ci = pg.buf.body, pg.buf.counts, pg.buf.first
-	for _, it := range pg.buf.items {
-		e.record(it, next())
+	for _, at := range pg.buf.items {
+		e.object(at, next())
 	}
-	e.body, e.counts, e.rec = nil, nil, ""
+	e.body, e.counts = nil, nil
 	if cap(e.buf) > 64<<10 { // a string of a hostile page is not kept in the pool
 		e.buf = nil
 	}
@@ -141,7 +138,7 @@ func (pg *Page) field(i int, name string) int {
 		return -1
 	}
 	b := pg.buf.body
-	at := ws(b, pg.buf.items[i].start+1)
+	at := ws(b, pg.buf.items[i]+1)
 	if b[at] == '}' {
 		return -1
 	}

@@ -29,9 +29,6 @@ var interners = sync.Pool{New: func() any { return &emitter{keys: map[string]str
 // table and a buffer for unescaping.
 type emitter struct {
 	body   []byte
-	rec    string // the record being emitted, copied once: its strings without escapes are slices of it
-	recAt  int    // where rec starts in body
-	recUTF bool   // rec is valid UTF-8, and so is each of its strings without escapes
 	counts []uint32
 	ci     int
 	keys   map[string]string
@@ -215,14 +212,12 @@ func (p *parser) items(i int, pb *pageBuf) (int, error) {
 	for {
 		if i >= len(p.body) || p.body[i] != '{' {
 			p.wrongShape(errors.New(`"value" element is not an object`))
+		} else {
+			pb.items = append(pb.items, i)
 		}
-		start := i
 		var err error
 		if i, err = p.value(i, 3); err != nil {
 			return 0, err
-		}
-		if p.body[start] == '{' {
-			pb.items = append(pb.items, span{start, i})
 		}
 		n++
 		more := false
@@ -494,16 +489,6 @@ func numberKind(raw []byte) (integer, ok bool) {
 
 // --- the emitting pass, over a page Parse validated ---
 
-// record fills m with the record at it. Its strings share one copy of the record's bytes rather than
-// one allocation each (a sixth of the allocations of the whole collector at Graph's ceiling), so a
-// string kept long after its record — a cache key, state — must be cloned, or it keeps the whole record
-// (≈ 2 KB for a sign-in) alive.
-func (e *emitter) record(it span, m pcommon.Map) {
-	e.rec, e.recAt = string(e.body[it.start:it.end]), it.start
-	e.recUTF = utf8.ValidString(e.rec)
-	e.object(it.start, m)
-}
-
 // object fills m with the object at i and returns the offset after it.
 func (e *emitter) object(i int, m pcommon.Map) int {
 	m.EnsureCapacity(int(e.counts[e.ci]))
@@ -540,16 +525,8 @@ func (e *emitter) str(i int) ([]byte, int) {
 func (e *emitter) value(i int, dst pcommon.Value) int {
 	switch c := e.body[i]; c {
 	case '"':
-		s, end, esc := skipString(e.body, i)
-		switch {
-		case esc:
-			e.buf = unescape(e.buf[:0], e.body[s:end])
-			dst.SetStr(validString(e.buf))
-		case e.recUTF:
-			dst.SetStr(e.rec[s-e.recAt : end-e.recAt])
-		default:
-			dst.SetStr(validString(e.body[s:end]))
-		}
+		b, end := e.str(i)
+		dst.SetStr(validString(b))
 		return end + 1
 	case '{':
 		return e.object(i, dst.SetEmptyMap())

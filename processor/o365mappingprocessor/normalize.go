@@ -516,8 +516,8 @@ func segment(s string) string {
 	}
 	out = snake(s)
 	segmentCache.Lock()
-	if len(segmentCache.m) < maxCachedSegments { // a copy of s: it may be a slice of a whole record
-		segmentCache.m[strings.Clone(s)] = out
+	if len(segmentCache.m) < maxCachedSegments {
+		segmentCache.m[s] = out
 	}
 	segmentCache.Unlock()
 	return out
@@ -582,7 +582,7 @@ func eventType(prefix, s1, s2 string) string {
 	}
 	typeCache.Lock()
 	if len(typeCache.m) < maxCachedSegments {
-		typeCache.m[[3]string{prefix, strings.Clone(s1), strings.Clone(s2)}] = out
+		typeCache.m[key] = out
 	}
 	typeCache.Unlock()
 	return out

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
-	"strings"
 	"time"
 
 	"go.opentelemetry.io/collector/extension/xextension/storage"
@@ -231,9 +230,7 @@ func (s *snapshotStream) mark(records plog.LogRecordSlice, fetched time.Time, re
 	changed := map[string]string{}
 	records.RemoveIf(func(lr plog.LogRecord) bool {
 		body := lr.Body().Map()
-		// read outlives the page and becomes the stream's state: a copy of the id, not a slice of the
-		// record's bytes (which it would keep alive).
-		id := strings.Clone(stringField(body, "id"))
+		id := stringField(body, "id")
 		if id == "" {
 			id = "content:" + contentHash(body)
 		}
@@ -362,7 +359,7 @@ func (c *mfaCoverage) add(item pcommon.Map) {
 	if boolField(item, "isAdmin") {
 		c.admins++
 		if !registered {
-			c.adminsWithout = append(c.adminsWithout, strings.Clone(stringField(item, "userPrincipalName")))
+			c.adminsWithout = append(c.adminsWithout, stringField(item, "userPrincipalName"))
 		}
 	}
 }
