@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -55,27 +56,39 @@ service:
 			return fmt.Sprintf("otlp_grpc: { endpoint: 127.0.0.1:%d, tls: { insecure: true }, compression: %s }", port, compression)
 		}
 	}
+	// The README's production exporter: the queue persistent in sql_storage, batching in it bounded in
+	// bytes, never giving up — what keeps "accepted" meaning written (its Guarantees).
+	persistent := func(b *testing.B, dir string) string {
+		e := otlp("grpc", "zstd")(b, dir)
+		return strings.TrimSuffix(e, " }") + `, sending_queue: { storage: sql_storage, batch: { sizer: bytes, min_size: 1000000, max_size: 3000000 } }, retry_on_failure: { max_elapsed_time: 0 } }`
+	}
 	file := func(_ *testing.B, dir string) string {
 		return fmt.Sprintf("file: { path: %s/normalized.json }", dir)
 	}
 	// mapping is o365_mapping's configuration: the default keeps the Graph object as the body;
 	// keep_raw: false forwards the normalized attributes only (the README's advice when the backend
-	// does not need the object itself).
+	// does not need the object itself). env is the collector's environment: the last case is the
+	// README's whole advice for forwarding at volume, the garbage collector's room included.
 	for _, c := range []struct {
 		name    string
 		forward func(b *testing.B, dir string) string
 		mapping string
+		env     []string
 	}{
-		{"forward=file", file, ""},
-		{"forward=otlp_gzip", otlp("grpc", "gzip"), ""},
-		{"forward=otlp_zstd", otlp("grpc", "zstd"), ""},
-		{"forward=otlp_zstd/keep_raw=false", otlp("grpc", "zstd"), "keep_raw: false"},
-		{"forward=otlp_http_zstd/keep_raw=false", otlp("http", "zstd"), "keep_raw: false"},
-		{"forward=otlp_snappy/keep_raw=false", otlp("grpc", "snappy"), "keep_raw: false"},
+		{"forward=file", file, "", nil},
+		{"forward=otlp_gzip", otlp("grpc", "gzip"), "", nil},
+		{"forward=otlp_zstd", otlp("grpc", "zstd"), "", nil},
+		{"forward=otlp_zstd/keep_raw=false", otlp("grpc", "zstd"), "keep_raw: false", nil},
+		{"forward=otlp_http_zstd/keep_raw=false", otlp("http", "zstd"), "keep_raw: false", nil},
+		{"forward=otlp_snappy/keep_raw=false", otlp("grpc", "snappy"), "keep_raw: false", nil},
+		{"forward=otlp_zstd/keep_raw=false/gogc=400", otlp("grpc", "zstd"), "keep_raw: false", volumeEnv},
+		{"forward=otlp_zstd_persistent_queue/keep_raw=false/gogc=400", persistent, "keep_raw: false", volumeEnv},
 	} {
 		b.Run(c.name, func(b *testing.B) {
+			// O365_CEILING_ENV="GOGC=200 GOMEMLIMIT=1GiB" adds to (and overrides) a case's environment.
+			env := append(slices.Clone(c.env), strings.Fields(os.Getenv("O365_CEILING_ENV"))...)
 			for b.Loop() {
-				runAtCeiling(b, sim, tenantYAML.String(), c.forward, c.mapping)
+				runAtCeiling(b, sim, tenantYAML.String(), c.forward, c.mapping, env)
 			}
 		})
 	}
@@ -98,8 +111,12 @@ func saveProfile(port int, path, file string) error {
 	return os.WriteFile(file, data, 0o600)
 }
 
+// volumeEnv is the garbage collector's room the README advises for forwarding at volume: a heap up to
+// five times the live one (GOGC=400), bounded by GOMEMLIMIT.
+var volumeEnv = []string{"GOGC=400", "GOMEMLIMIT=2GiB"}
+
 // runAtCeiling runs the collector for 30 s of warm-up and a measured minute, and reports.
-func runAtCeiling(b *testing.B, sim *graphsimtest.Sim, tenantYAML string, forward func(*testing.B, string) string, mapping string) {
+func runAtCeiling(b *testing.B, sim *graphsimtest.Sim, tenantYAML string, forward func(*testing.B, string) string, mapping string, env []string) {
 	dir := b.TempDir()
 	metricsPort, pprofPort := proctest.FreePort(b), proctest.FreePort(b)
 	exporter := forward(b, dir)
@@ -146,9 +163,7 @@ service:
 	// know of: let them pass, as they would between two collectors sharing an app registration.
 	time.Sleep(11 * time.Second)
 	st0 := sim.Stats()
-	// O365_CEILING_ENV="GOGC=400 GOMEMLIMIT=2GiB": the collector's environment beyond this process's
-	// (set apart: this process runs the simulator, whose own GC is left alone).
-	env := strings.Fields(os.Getenv("O365_CEILING_ENV"))
+	// env is the collector's alone: this process runs the simulator, whose own GC is left as it is.
 	col := proctest.StartCollector(b, env, "--config", cfgPath)
 
 	time.Sleep(30 * time.Second) // tokens, the first bursts of every tenant
@@ -172,6 +187,12 @@ service:
 	}
 	if allocs != "" {
 		if err := saveProfile(pprofPort, "allocs", allocs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	// O365_CEILING_HEAPPROFILE=<file>: what is live at the end of the minute (after a GC).
+	if f := os.Getenv("O365_CEILING_HEAPPROFILE"); f != "" {
+		if err := saveProfile(pprofPort, "heap?gc=1", f); err != nil {
 			b.Fatal(err)
 		}
 	}
