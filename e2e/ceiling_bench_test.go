@@ -56,11 +56,13 @@ service:
 			return fmt.Sprintf("otlp_grpc: { endpoint: 127.0.0.1:%d, tls: { insecure: true }, compression: %s }", port, compression)
 		}
 	}
-	// The README's production exporter: the queue persistent in sql_storage, batching in it bounded in
-	// bytes, never giving up — what keeps "accepted" meaning written (its Guarantees).
-	persistent := func(b *testing.B, dir string) string {
-		e := otlp("grpc", "zstd")(b, dir)
-		return strings.TrimSuffix(e, " }") + `, sending_queue: { storage: sql_storage, batch: { sizer: bytes, min_size: 1000000, max_size: 3000000 } }, retry_on_failure: { max_elapsed_time: 0 } }`
+	// The README's production exporter: the queue persistent in sql_storage (or file_storage), batching
+	// in it bounded in bytes, never giving up — what keeps "accepted" meaning written (its Guarantees).
+	persistent := func(storage string) func(b *testing.B, dir string) string {
+		return func(b *testing.B, dir string) string {
+			e := otlp("grpc", "zstd")(b, dir)
+			return strings.TrimSuffix(e, " }") + `, sending_queue: { storage: ` + storage + `, batch: { sizer: bytes, min_size: 1000000, max_size: 3000000 } }, retry_on_failure: { max_elapsed_time: 0 } }`
+		}
 	}
 	file := func(_ *testing.B, dir string) string {
 		return fmt.Sprintf("file: { path: %s/normalized.json }", dir)
@@ -82,7 +84,8 @@ service:
 		{"forward=otlp_http_zstd/keep_raw=false", otlp("http", "zstd"), "keep_raw: false", nil},
 		{"forward=otlp_snappy/keep_raw=false", otlp("grpc", "snappy"), "keep_raw: false", nil},
 		{"forward=otlp_zstd/keep_raw=false/gogc=400", otlp("grpc", "zstd"), "keep_raw: false", volumeEnv},
-		{"forward=otlp_zstd_persistent_queue/keep_raw=false/gogc=400", persistent, "keep_raw: false", volumeEnv},
+		{"forward=otlp_zstd_persistent_queue/keep_raw=false/gogc=400", persistent("sql_storage"), "keep_raw: false", volumeEnv},
+		{"forward=otlp_zstd_file_storage_queue/keep_raw=false/gogc=400", persistent("file_storage"), "keep_raw: false", volumeEnv},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			// O365_CEILING_ENV="GOGC=200 GOMEMLIMIT=1GiB" adds to (and overrides) a case's environment.
@@ -125,6 +128,8 @@ func runAtCeiling(b *testing.B, sim *graphsimtest.Sim, tenantYAML string, forwar
 extensions:
   sql_storage:
     path: %[1]s/state.db
+  file_storage:
+    directory: %[1]s
   pprof:
     endpoint: 127.0.0.1:%[8]d
 receivers:
@@ -145,7 +150,7 @@ exporters:
   o365_export:
     directory: { path: %[1]s/export }
 service:
-  extensions: [sql_storage, pprof]
+  extensions: [sql_storage, file_storage, pprof]
   telemetry:
     logs: { level: warn }
     metrics:

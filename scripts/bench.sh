@@ -36,7 +36,7 @@ go test ./e2e -run '^$' -bench BenchmarkDistributionTenantScaling -benchtime 1x 
 step "6. the real ceiling: Graph budget used while catching up (latency 0.1 s, 2 s, 8 s)"
 go test ./receiver/o365receiver -run '^$' -bench BenchmarkBudgetUse -benchtime 1x -timeout 60m | tee "$out/budget.txt"
 
-step "7. CPU at the app-wide Graph ceiling: to a file, and over OTLP to a second collector (gzip, zstd; with keep_raw: false: zstd, zstd over HTTP, snappy, zstd with GOGC=400, and the persistent queue)"
+step "7. CPU at the app-wide Graph ceiling: to a file, and over OTLP to a second collector (gzip, zstd; with keep_raw: false: zstd, zstd over HTTP, snappy, zstd with GOGC=400, the persistent queue in sql_storage and in file_storage)"
 go test ./e2e -run '^$' -bench BenchmarkDistributionAtGraphCeiling -benchtime 1x -timeout 60m | tee "$out/ceiling.txt"
 
 step "8. o365_events: records/s stored (SQLite, Postgres), query p50/p99 at 1M and 10M records (10M takes ~1 h)"
