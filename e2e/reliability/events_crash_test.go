@@ -45,7 +45,9 @@ func TestCrashKill9IntoEventStore(t *testing.T) {
 	env := []string{"RELIABILITY_SECRET=" + graphsimtest.Secret, "EVENTS_TOKEN=" + token}
 	cfg := proctest.WriteFile(t, filepath.Join(dir, "config.yaml"), eventsCrashConfig(dir, sim, tenant, port))
 
-	db, err := sql.Open("sqlite", eventsDB)
+	// busy_timeout: the collector writes while the test reads and adds its trigger; without it a
+	// statement meeting the collector's write lock fails at once with SQLITE_BUSY.
+	db, err := sql.Open("sqlite", eventsDB+"?_pragma=busy_timeout(10000)")
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = db.Close() })
 	stored := func() int {
